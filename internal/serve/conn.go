@@ -24,11 +24,13 @@ const (
 // SetDeadline and SetReadDeadline so that a read interrupted by Shutdown
 // stays interrupted.
 //
-// A Conn belongs to the goroutine running Handle. Read, SetNetConn and
-// NetConn must only be called from that goroutine (or one it hands the
-// connection to). Idle, Busy, ShuttingDown, ID, the deadline methods, Write
-// and Close may be called from any goroutine. The Server closes the Conn
-// after Handle returns; Handle may also close it earlier.
+// A Conn belongs to the goroutine running Handle. SetNetConn and NetConn
+// must only be called from that goroutine. Idle, Busy, ShuttingDown, ID and
+// the three deadline methods may be called from any goroutine; Read, Write
+// and Close (promoted from the current net.Conn) may be called from another
+// goroutine, such as an IMAP IDLE notifier, as long as SetNetConn is not
+// called concurrently. The Server closes the Conn after Handle returns;
+// Handle may also close it earlier.
 type Conn struct {
 	// Conn is the current underlying connection. It is replaced only by
 	// SetNetConn; assign it directly only before Handle has been called.
@@ -127,6 +129,13 @@ func (c *Conn) SetDeadline(t time.Time) error {
 		return c.Conn.SetWriteDeadline(t)
 	}
 	return c.Conn.SetDeadline(t)
+}
+
+// SetWriteDeadline sets the write deadline of the underlying connection.
+func (c *Conn) SetWriteDeadline(t time.Time) error {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.Conn.SetWriteDeadline(t)
 }
 
 // SetNetConn replaces the underlying connection, for example with the

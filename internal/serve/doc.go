@@ -67,7 +67,5 @@
 // # Concurrency
 //
 // All Server methods are safe for concurrent use. A [Conn] belongs to the
-// goroutine running Handle; only its Idle, Busy, ShuttingDown, ID and
-// deadline methods, and the promoted Write and Close, may be called from
-// other goroutines.
+// goroutine running Handle; see [Conn] for what other goroutines may call.
 package serve
