@@ -100,9 +100,10 @@ type Exchange struct {
 }
 
 // Next takes the client's response, decoded from base64 by the caller, and
-// returns the challenge to send, raw (the caller base64-encodes it), or
-// done=true when authentication succeeded; [Exchange.User] then names the
-// user.
+// returns the challenge to send, raw (the caller base64-encodes it; an empty
+// challenge is an empty continuation, "334 " or "+ "), or done=true when
+// authentication succeeded; [Exchange.User] then names the user. A client's
+// "*" is not a response: see [Exchange.Cancel].
 //
 // In the first call, response is the initial response: nil means the client
 // sent none, and an empty non-nil slice means it sent an empty one ("=").

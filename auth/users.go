@@ -21,7 +21,7 @@ var defaultDummy = argon2Params{argon2Memory, argon2Time, argon2Threads, make([]
 type Users struct {
 	// Fold makes user names case-insensitive (Unicode simple folding, as in
 	// strings.EqualFold); the canonical name is the one given to Add or
-	// SetHash. The default is case-sensitive. Set it before the first Add.
+	// SetHash. The default is case-sensitive. Set it before adding users.
 	Fold bool
 
 	mu    sync.RWMutex

@@ -260,14 +260,22 @@ func paramSplit(s string, tokens []paramToken, utf8ok bool) ([]paramToken, error
 	}
 }
 
-// ParseMailParams parses the ESMTP parameters of a MAIL command: rest as
-// returned by [ParsePath]. Keywords are case-insensitive; values of SIZE,
-// BODY and RET too. allowed is the set of extensions the server advertised;
-// a parameter outside it fails with [ErrUnknownParam]. A duplicate
-// parameter, a malformed value, more than 10 parameters or a value longer
-// than 500 octets fails with [ErrParamSyntax]. UTF-8 in values is allowed
-// only when allowed has ParamSMTPUTF8 and SMTPUTF8 is among the parameters
-// (RFC 6531 §3.3). The error is a [*ParamError].
+// ParseMailParams parses the ESMTP parameters of a MAIL command (RFC 5321
+// §4.1.1.2, §4.1.2): rest as returned by [ParsePath]. Parameters are
+// separated by spaces; keywords are case-insensitive, and so are the
+// values of SIZE, BODY and RET. allowed is the set of extensions the server
+// advertised.
+//
+// The error is a [*ParamError]. The parameter list is checked in three
+// steps, and the first problem found is reported: the generic syntax of
+// every parameter ([ErrParamSyntax]: malformed keyword or value, more than
+// 10 parameters, a value longer than 500 octets); then the keywords
+// ([ErrUnknownParam] for one that is unknown, meant for RCPT, or outside
+// allowed; [ErrParamSyntax] for a duplicate); then the values
+// ([ErrParamSyntax], or [ErrUnknownParam] for BODY=8BITMIME or
+// BODY=BINARYMIME without its extension). Non-ASCII UTF-8 in a value is
+// allowed only when allowed has ParamSMTPUTF8 and SMTPUTF8 is among the
+// parameters (RFC 6531 §3.3).
 func ParseMailParams(rest string, allowed ParamSet) (MailOptions, error) {
 	var o MailOptions
 	var buf [paramMaxCount]paramToken
@@ -407,13 +415,13 @@ func (o *MailOptions) set(t paramToken, allowed ParamSet) error {
 	return nil
 }
 
-// ParseRcptParams parses the ESMTP parameters of a RCPT command: rest as
-// returned by [ParsePath]. Its rules are those of [ParseMailParams], with
-// the RCPT parameters NOTIFY and ORCPT (RFC 3461 §4.1, §4.2) in place of
-// the MAIL ones. UTF-8 in values, and so the utf-8-addr-unitext form of
-// ORCPT, is allowed when allowed has ParamSMTPUTF8, which the caller sets
-// only if the transaction's MAIL command had SMTPUTF8. The error is a
-// [*ParamError].
+// ParseRcptParams parses the ESMTP parameters of a RCPT command (RFC 5321
+// §4.1.1.3, §4.1.2): rest as returned by [ParsePath]. It follows the rules
+// of [ParseMailParams], with the RCPT parameters NOTIFY and ORCPT
+// (RFC 3461 §4.1, §4.2) in place of the MAIL ones. Non-ASCII UTF-8 in a
+// value, and so the utf-8-addr-unitext form of ORCPT (RFC 6533 §3), is
+// allowed when allowed has ParamSMTPUTF8, which the caller sets only if the
+// transaction's MAIL command had SMTPUTF8. The error is a [*ParamError].
 func ParseRcptParams(rest string, allowed ParamSet) (RcptOptions, error) {
 	var o RcptOptions
 	utf8ok := allowed&ParamSMTPUTF8 != 0

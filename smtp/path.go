@@ -26,13 +26,13 @@ var (
 	ErrPathSyntax = errors.New("smtp: bad address syntax")
 	// ErrPathTooLong means a length limit of RFC 5321 §4.5.3.1 was
 	// exceeded: local part over 64 octets, domain over 255, label over 63
-	// or path over 256. Reply 501 5.1.7 / 501 5.1.3 ("Path too long",
-	// §4.5.3.1.10).
+	// or path over 256. Reply 501 5.1.7 (MAIL) or 501 5.1.3 (RCPT); RFC
+	// 5321 §4.5.3.1 gives "501 Path too long" as the example.
 	ErrPathTooLong = errors.New("smtp: path too long")
 	// ErrPathNonASCII means the path contains non-ASCII octets but
 	// PathOptions.UTF8 was not set (the transaction did not use SMTPUTF8).
-	// Reply 553 5.6.7 "Non-ASCII addresses not permitted for that
-	// sender/recipient" (RFC 6531 §3.7.4.1, RFC 5248).
+	// Reply 550 5.6.7 (MAIL) or 553 5.6.7 (RCPT), "Non-ASCII addresses
+	// not permitted for that sender/recipient" (RFC 6531 §3.5).
 	ErrPathNonASCII = errors.New("smtp: non-ASCII address without SMTPUTF8")
 )
 
@@ -59,8 +59,9 @@ func pathErr(sentinel error, msg string) *PathError {
 // defined in RFC 5321 §4.1.2, possibly with the internationalized syntax of
 // RFC 6531 §3.3. The zero Path is the null reverse-path "<>".
 //
-// A Path holds no references to the string it was parsed from beyond
-// substrings; it is a value type, safe to copy and to use concurrently.
+// A Path is a plain value whose strings may share memory with the parsed
+// input. It is safe for concurrent use as long as nobody modifies it;
+// copies share SourceRoute.
 type Path struct {
 	// Local is the local part in its decoded form: a Quoted-string has its
 	// quotes removed and its quoted-pairs resolved, so "a b"@example.org
@@ -92,7 +93,8 @@ func (p Path) IsNull() bool { return p.Local == "" && p.Domain == "" }
 // (RFC 5321 §4.1.2, which says a local part SHOULD be quoted only when
 // needed), then "@" and Domain. It is "" for the null path and just the
 // local part for "<Postmaster>". For a Path returned by ParsePath,
-// ParsePath("<"+p.String()+">") gives back the same Local and Domain.
+// ParsePath("<"+p.String()+">") with the same options gives back the same
+// Local and Domain.
 func (p Path) String() string {
 	if p.IsNull() {
 		return ""

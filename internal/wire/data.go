@@ -177,24 +177,24 @@ func lineEnd(b []byte) int {
 
 // finish handles the end of BDAT data: a final bare CR is an error like any
 // other, or becomes CRLF, which it returns for the caller to emit.
-func (d *decoder) finish() []byte {
+func (d *decoder) finish() string {
 	st := d.state
 	d.state = stEnd
 	if st != stCR {
-		return nil
+		return ""
 	}
 	if !d.opts.Normalize {
 		if d.err == nil {
 			d.err = ErrBareLineEnding
 		}
-		return nil
+		return ""
 	}
 	d.n += 2
 	if d.opts.MaxSize > 0 && d.n > d.opts.MaxSize && d.err == nil {
 		d.err = ErrTooLarge
-		return nil
+		return ""
 	}
-	return []byte("\r\n")
+	return "\r\n"
 }
 
 // DataReader decodes message content. Made by [Reader.DataReader] it reads
@@ -204,7 +204,8 @@ func (d *decoder) finish() []byte {
 //
 // Read returns ErrBareLineEnding or ErrTooLarge as soon as it sees the
 // problem; the caller must then call [DataReader.Drain] to consume the rest of
-// the data before replying.
+// the data before replying. Errors are sticky: every later Read returns the
+// same one. A DataReader is not safe for concurrent use.
 type DataReader struct {
 	d    decoder
 	br   *bufio.Reader // DATA: read directly from the line reader's buffer
@@ -216,14 +217,19 @@ type DataReader struct {
 	tmp  [2]byte
 }
 
-// DataReader returns a reader of DATA content that follows on r.
+// DataReader returns a reader of DATA content that follows on r. It reads
+// through r's buffer, so r must not be used until the DataReader has returned
+// io.EOF or Drain has returned; then r is positioned just after the end
+// marker. Each call allocates one small DataReader.
 func (r *Reader) DataReader(opts DataOptions) *DataReader {
 	return &DataReader{d: decoder{opts: opts, dots: true}, br: r.br}
 }
 
 // NewChunkReader returns a reader that checks (or normalises) line endings of
 // binary-safe, length-counted content such as the concatenated BDAT chunks of
-// a message whose BODY is not BINARYMIME. It does no dot handling.
+// a message whose BODY is not BINARYMIME. It does no dot handling. A bare CR
+// at the very end of src counts. The caller keeps ownership of src, which is
+// not closed.
 func NewChunkReader(src io.Reader, opts DataOptions) *DataReader {
 	return &DataReader{d: decoder{opts: opts}, src: src, buf: make([]byte, bufSize)}
 }

@@ -10,7 +10,8 @@ import (
 // dot-stuffs lines that begin with ".", turns every bare CR and bare LF into
 // CRLF so that no smuggling payload is ever sent on, and Close ends the data
 // with <CRLF>.<CRLF>. Without dot-stuffing (for BDAT) it only fixes line
-// endings. It is not safe for concurrent use.
+// endings. After Close the DataWriter starts afresh, so one can encode
+// several messages in turn. It is not safe for concurrent use.
 type DataWriter struct {
 	w     io.Writer
 	dots  bool
