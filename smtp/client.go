@@ -14,6 +14,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/emersion/go-sasl"
 
@@ -910,6 +911,10 @@ func (c *Client) begin(ctx context.Context) (end func(*error), err error) {
 	return func(errp *error) {
 		fired := !stop()
 		cerr := ctx.Err()
+		if d, ok := ctx.Deadline(); ok && cerr == nil && c.err != nil && !time.Now().Before(d) {
+			// The connection's deadline passed before ctx's timer fired.
+			cerr = context.DeadlineExceeded
+		}
 		if cerr == nil || !fired && c.err == nil {
 			return
 		}

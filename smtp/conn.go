@@ -47,6 +47,7 @@ type conn struct {
 	rcpts     []Path
 	pending   []byte // a command line read by a BDAT stream, to run next
 	pendingOK bool
+	recv      []byte // reused for the Received header
 }
 
 func (s *Server) handle(ctx context.Context, sc *serve.Conn) {
@@ -469,11 +470,19 @@ func (c *conn) rcpt(ctx context.Context, arg string) {
 		return
 	}
 	to, rest, err := ParsePath(arg, PathOptions{UTF8: c.mailOpts.UTF8, AllowPostmaster: true})
+	if errors.Is(err, ErrPathNonASCII) {
+		c.reply(553, "5.6.7", "Non-ASCII address requires SMTPUTF8") // RFC 6531 §3.5
+		return
+	}
 	if err != nil {
 		c.reply(501, "5.1.3", "Bad recipient address syntax")
 		return
 	}
-	opts, err := ParseRcptParams(rest, c.params())
+	allowed := c.params()
+	if !c.mailOpts.UTF8 {
+		allowed &^= ParamSMTPUTF8 // raw UTF-8 ORCPT only in an SMTPUTF8 transaction
+	}
+	opts, err := ParseRcptParams(rest, allowed)
 	if err != nil {
 		c.paramErr(err)
 		return

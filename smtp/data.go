@@ -4,7 +4,6 @@ import (
 	"context"
 	"crypto/tls"
 	"errors"
-	"fmt"
 	"io"
 	"strconv"
 	"strings"
@@ -58,9 +57,10 @@ func (c *conn) data(ctx context.Context, arg string) error {
 // an I/O error.
 func (c *conn) deliver(ctx context.Context, content io.Reader, drain func() error) error {
 	defer c.reset(ctx)
-	r := content
+	r := &prefixReader{r: content}
 	if !c.s.NoReceived {
-		r = io.MultiReader(strings.NewReader(c.received()), content)
+		c.recv = c.appendReceived(c.recv[:0])
+		r.prefix = c.recv
 	}
 	var (
 		id     string
@@ -123,24 +123,52 @@ func (c *conn) callLMTPData(ctx context.Context, ls LMTPSession, r io.Reader) (e
 	return ls.LMTPData(ctx, r)
 }
 
-// received returns the trace header (RFC 5321 §4.4), with the TLS version and
-// cipher as RFC 8314 §4.4 recommends, and the protocol keyword of RFC 3848.
-func (c *conn) received() string {
-	var b strings.Builder
-	b.WriteString("Received: from ")
-	b.WriteString(sanitize(c.info.Hello))
+// appendReceived appends the trace header (RFC 5321 §4.4), with the TLS
+// version and cipher as RFC 8314 §4.4 recommends, and the protocol keyword of
+// RFC 3848.
+func (c *conn) appendReceived(b []byte) []byte {
+	b = append(b, "Received: from "...)
+	b = appendSanitized(b, c.info.Hello)
 	if ip := addrIP(c.info.RemoteAddr); ip != "" {
-		fmt.Fprintf(&b, " ([%s])", ip)
+		b = append(b, " (["...)
+		b = append(b, ip...)
+		b = append(b, "])"...)
 	}
-	fmt.Fprintf(&b, "\r\n\tby %s (postyard) with %s", sanitize(c.s.Hostname), c.withProto())
+	b = append(b, "\r\n\tby "...)
+	b = appendSanitized(b, c.s.Hostname)
+	b = append(b, " (postyard) with "...)
+	b = append(b, c.withProto()...)
 	if t := c.info.TLS; t != nil {
-		fmt.Fprintf(&b, "\r\n\t(using %s with cipher %s)", tls.VersionName(t.Version), tls.CipherSuiteName(t.CipherSuite))
+		b = append(b, "\r\n\t(using "...)
+		b = append(b, tls.VersionName(t.Version)...)
+		b = append(b, " with cipher "...)
+		b = append(b, tls.CipherSuiteName(t.CipherSuite)...)
+		b = append(b, ')')
 	}
 	if len(c.rcpts) == 1 && c.rcpts[0].IsASCII() {
-		fmt.Fprintf(&b, "\r\n\tfor <%s>", c.rcpts[0])
+		b = append(b, "\r\n\tfor <"...)
+		b = append(b, c.rcpts[0].String()...)
+		b = append(b, '>')
 	}
-	fmt.Fprintf(&b, ";\r\n\t%s\r\n", time.Now().Format(time.RFC1123Z))
-	return b.String()
+	b = append(b, ";\r\n\t"...)
+	b = time.Now().AppendFormat(b, time.RFC1123Z)
+	return append(b, "\r\n"...)
+}
+
+// prefixReader reads prefix, then r. Unlike io.MultiReader it has no WriteTo
+// method, which would allocate a 32 KiB buffer per message in io.Copy.
+type prefixReader struct {
+	prefix []byte
+	r      io.Reader
+}
+
+func (p *prefixReader) Read(b []byte) (int, error) {
+	if len(p.prefix) > 0 {
+		n := copy(b, p.prefix)
+		p.prefix = p.prefix[n:]
+		return n, nil
+	}
+	return p.r.Read(b)
 }
 
 // withProto is the "with" keyword: SMTP, ESMTP, LMTP, plus S for TLS and A
@@ -167,15 +195,17 @@ func (c *conn) withProto() string {
 	return p
 }
 
-// sanitize keeps header text to printable ASCII without spaces or
-// parentheses that could break the comment syntax.
-func sanitize(s string) string {
-	return strings.Map(func(r rune) rune {
-		if r <= ' ' || r >= 0x7f || r == '(' || r == ')' || r == ';' {
-			return '_'
+// appendSanitized appends s as printable ASCII without spaces, parentheses
+// or semicolons, which could break the header's syntax.
+func appendSanitized(b []byte, s string) []byte {
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		if c <= ' ' || c >= 0x7f || c == '(' || c == ')' || c == ';' {
+			c = '_'
 		}
-		return r
-	}, s)
+		b = append(b, c)
+	}
+	return b
 }
 
 // bdatCmd runs BDAT (RFC 3030 §2). The first BDAT of a message starts the

@@ -45,9 +45,10 @@ func xtextAppend(dst []byte, s string) []byte {
 // xtextDecode decodes xtext (RFC 3461 §4). It also accepts lower-case
 // hexadecimal digits after "+", which the RFC does not allow but which is
 // unambiguous. With utf8ok, non-ASCII UTF-8 is accepted as itself, as
-// RFC 6531 §3.3 allows in esmtp-value under SMTPUTF8; invalid UTF-8 is
-// always an error. The result may contain any octet, including control
-// characters; callers check what their parameter allows.
+// RFC 6531 §3.3 allows in esmtp-value under SMTPUTF8; raw invalid UTF-8
+// is always an error. A "+HH" may stand for any octet, so the result may
+// contain control characters and invalid UTF-8; callers check what their
+// parameter allows.
 func xtextDecode(s string, utf8ok bool) (string, error) {
 	i := 0
 	for i < len(s) && xtextIsXchar(s[i]) {
