@@ -615,7 +615,7 @@ func (c *Client) SendMail(ctx context.Context, from Path, opts *MailOptions, rcp
 	}
 
 	if tx.bdat {
-		return res, c.sendBDAT(r, tx.binary, res, accepted)
+		return res, c.sendBDAT(ctx, r, tx.binary, res, accepted)
 	}
 	if !pipelined {
 		_, dataErr = c.do("DATA", "DATA", 3)
@@ -630,7 +630,7 @@ func (c *Client) SendMail(ctx context.Context, from Path, opts *MailOptions, rcp
 		}
 		return res, dataErr
 	}
-	return res, c.sendData(r, res, accepted)
+	return res, c.sendData(ctx, r, res, accepted)
 }
 
 // prepare checks a transaction against the extensions and builds its
@@ -770,10 +770,13 @@ func clientCheckPath(p Path, mail bool) error {
 }
 
 // sendData sends the content after a 354 reply and reads the replies.
-func (c *Client) sendData(r io.Reader, res *SendResult, n int) error {
+func (c *Client) sendData(ctx context.Context, r io.Reader, res *SendResult, n int) error {
 	src := &clientSource{r: r}
 	dw := wire.NewDataWriter(c.w, true)
 	_, err := io.Copy(dw, src)
+	if err == nil {
+		err = ctx.Err() // not cancelled while r was read: commit
+	}
 	if err == nil {
 		err = dw.Close()
 	}
@@ -781,9 +784,10 @@ func (c *Client) sendData(r io.Reader, res *SendResult, n int) error {
 		err = c.w.Flush()
 	}
 	if err != nil {
-		if src.err != nil {
+		switch {
+		case src.err != nil:
 			err = fmt.Errorf("smtp: reading message: %w", src.err)
-		} else {
+		case err != ctx.Err():
 			err = fmt.Errorf("smtp: writing message: %w", err)
 		}
 		c.fail(err)
@@ -794,7 +798,7 @@ func (c *Client) sendData(r io.Reader, res *SendResult, n int) error {
 }
 
 // sendBDAT sends the content in BDAT chunks and reads the replies.
-func (c *Client) sendBDAT(r io.Reader, binary bool, res *SendResult, n int) error {
+func (c *Client) sendBDAT(ctx context.Context, r io.Reader, binary bool, res *SendResult, n int) error {
 	var buf bytes.Buffer
 	var w io.Writer = &buf
 	var dw *wire.DataWriter
@@ -813,6 +817,12 @@ func (c *Client) sendBDAT(r io.Reader, binary bool, res *SendResult, n int) erro
 			if _, rsetErr := c.do("RSET", "RSET", 2); c.err != nil {
 				return rsetErr
 			}
+			return err
+		}
+		if last && ctx.Err() != nil {
+			// Cancelled while r was read: do not commit the message.
+			err := c.fail(ctx.Err())
+			res.fill(err, c.opts.LMTP, n)
 			return err
 		}
 		if last && dw != nil {

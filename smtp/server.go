@@ -98,11 +98,10 @@ type Server struct {
 	// Default slog.Default().
 	Logger *slog.Logger
 
-	once   sync.Once
-	srv    serve.Server
-	sasl   *auth.SASL
-	thr    *auth.Throttle
-	closed chan struct{}
+	once sync.Once
+	srv  serve.Server
+	sasl *auth.SASL
+	thr  *auth.Throttle
 }
 
 // ListenerOptions are the per-listener settings of ServeListener.
@@ -112,7 +111,7 @@ type ListenerOptions struct {
 	ImplicitTLS bool
 	// ProxyProtocol reads a PROXY protocol v1 or v2 header first, and takes
 	// the client address from it. Only for listeners that sit behind a
-	// trusted proxy.
+	// trusted proxy. MaxConnsPerIP then counts the proxy's address.
 	ProxyProtocol bool
 }
 
