@@ -61,15 +61,6 @@ func (s *Server) handle(ctx context.Context, sc *serve.Conn) {
 		c.maxLine = maxAuthLine
 	}
 	c.info.LMTP = s.LMTP
-	if opts.ProxyProtocol {
-		nc, err := serve.ReadProxyHeader(sc.Conn, c.cmdTimeout())
-		if err != nil {
-			c.log.Debug("bad PROXY header", "err", err)
-			return
-		}
-		sc.SetNetConn(nc)
-		c.log = s.logger().With("proto", "smtp", "remote", nc.RemoteAddr().String())
-	}
 	if opts.ImplicitTLS {
 		if s.TLSConfig == nil || !c.handshake(ctx) {
 			return
@@ -107,7 +98,7 @@ func (c *conn) deadline(d time.Duration) {
 
 // handshake runs a server TLS handshake on the connection.
 func (c *conn) handshake(ctx context.Context) bool {
-	tc := tls.Server(c.c.Conn, c.s.TLSConfig)
+	tc := tls.Server(c.c.NetConn(), c.s.TLSConfig)
 	c.deadline(c.cmdTimeout())
 	hctx, cancel := context.WithTimeout(ctx, c.cmdTimeout())
 	defer cancel()

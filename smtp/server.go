@@ -111,7 +111,7 @@ type ListenerOptions struct {
 	ImplicitTLS bool
 	// ProxyProtocol reads a PROXY protocol v1 or v2 header first, and takes
 	// the client address from it. Only for listeners that sit behind a
-	// trusted proxy. MaxConnsPerIP then counts the proxy's address.
+	// trusted proxy. MaxConnsPerIP counts the client addresses it reports.
 	ProxyProtocol bool
 }
 
@@ -169,7 +169,20 @@ func (s *Server) ServeTLS(l net.Listener) error {
 // ServeListener is Serve with per-listener options.
 func (s *Server) ServeListener(l net.Listener, opts ListenerOptions) error {
 	s.init()
-	return s.srv.Serve(&optListener{Listener: l, opts: opts})
+	var lo *serve.ListenerOptions
+	if opts.ProxyProtocol {
+		// Read the header before the per-IP limit is checked, so that the
+		// limit counts clients, not the proxy.
+		lo = &serve.ListenerOptions{Prepare: func(nc net.Conn) (net.Conn, error) {
+			oc := nc.(*optConn)
+			pc, err := serve.ReadProxyHeader(oc.Conn, defDur(s.CommandTimeout, DefaultCommandTimeout))
+			if err != nil {
+				return nil, err
+			}
+			return &optConn{Conn: pc, opts: oc.opts}, nil
+		}}
+	}
+	return s.srv.ServeListener(&optListener{Listener: l, opts: opts}, lo)
 }
 
 // ListenAndServe listens on addr (default ":25") and serves it.

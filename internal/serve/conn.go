@@ -20,9 +20,8 @@ const (
 )
 
 // Conn is a connection tracked by a [Server]. It embeds the current
-// underlying net.Conn, whose methods it promotes, and overrides
-// SetDeadline and SetReadDeadline so that a read interrupted by Shutdown
-// stays interrupted.
+// underlying net.Conn, whose methods it promotes, and overrides the deadline
+// methods so that a read interrupted by Shutdown stays interrupted.
 //
 // A Conn belongs to the goroutine running Handle. SetNetConn and NetConn
 // must only be called from that goroutine. Idle, Busy, ShuttingDown, ID and
@@ -32,8 +31,8 @@ const (
 // called concurrently. The Server closes the Conn after Handle returns;
 // Handle may also close it earlier.
 type Conn struct {
-	// Conn is the current underlying connection. It is replaced only by
-	// SetNetConn; assign it directly only before Handle has been called.
+	// Conn is the current underlying connection. Do not assign it; call
+	// SetNetConn.
 	net.Conn
 
 	srv *Server

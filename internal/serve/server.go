@@ -86,8 +86,9 @@ type Server struct {
 	// "421 4.7.0 Too many connections"). err is ErrTooManyConns or
 	// ErrTooManyConnsFromIP. A write deadline of RefuseTimeout is set on
 	// c beforehand and c is closed afterwards. It runs in the connection's
-	// goroutine, never in the accept loop. Nil means the connection is
-	// closed without a word.
+	// goroutine, never in the accept loop. Connections being refused do
+	// not count toward the limits; Shutdown waits for them and Close
+	// closes them. Nil means the connection is closed without a word.
 	Refuse func(c net.Conn, err error)
 
 	shutting atomic.Bool   // Shutdown or Close has begun
