@@ -3,9 +3,9 @@
 //
 //	go run ./examples/mailserver
 //
-// SMTP for incoming mail (MX) on 127.0.0.1:2525, message submission with
-// STARTTLS and AUTH on 127.0.0.1:2587, and submission over implicit TLS on
-// 127.0.0.1:2465, with a self-signed certificate made at start and one demo
+// SMTP for incoming mail (MX) on 127.0.0.1:10025, message submission with
+// STARTTLS and AUTH on 127.0.0.1:10587, and submission over implicit TLS on
+// 127.0.0.1:10465, with a self-signed certificate made at start and one demo
 // user whose password is printed. Messages are kept in memory and logged.
 //
 // Until the mailbox, IMAP and POP3 packages land, this is a receiver; it
@@ -39,9 +39,9 @@ func main() {
 	host := flag.String("host", "127.0.0.1", "address to listen on")
 	hostname := flag.String("hostname", "mail.localhost", "server name in greetings")
 	domain := flag.String("domain", "localhost", "mail domain the server accepts mail for")
-	mx := flag.Int("smtp-port", 2525, "SMTP (MX) port")
-	sub := flag.Int("submission-port", 2587, "submission port (STARTTLS, AUTH)")
-	subs := flag.Int("submissions-port", 2465, "submission port with implicit TLS")
+	mx := flag.Int("smtp-port", 10025, "SMTP (MX) port")
+	sub := flag.Int("submission-port", 10587, "submission port (STARTTLS, AUTH)")
+	subs := flag.Int("submissions-port", 10465, "submission port with implicit TLS")
 	flag.Parse()
 	log := slog.New(slog.NewTextHandler(os.Stderr, nil))
 	if err := run(log, *host, *hostname, *domain, *mx, *sub, *subs); err != nil {
@@ -86,7 +86,7 @@ func run(log *slog.Logger, host, hostname, domain string, mx, sub, subs int) err
 	log.Info("smtp (MX) listening", "addr", lmx.Addr(),
 		"try", fmt.Sprintf("swaks --server %s --to %s", lmx.Addr(), user))
 	log.Info("submission (STARTTLS) listening", "addr", lsub.Addr(),
-		"try", fmt.Sprintf("swaks --server %s -tls --tls-verify=0 --auth PLAIN --auth-user %s --auth-password %s --to %s", lsub.Addr(), user, password, user))
+		"try", fmt.Sprintf("swaks --server %s -tls --auth PLAIN --auth-user %s --auth-password %s --to %s", lsub.Addr(), user, password, user))
 	log.Info("submissions (implicit TLS) listening", "addr", lsubs.Addr(),
 		"try", fmt.Sprintf("curl -k --url smtps://%s --user %s:%s --mail-from %s --mail-rcpt %s -T message.eml", lsubs.Addr(), user, password, user, user))
 
