@@ -243,8 +243,8 @@ func (c *conn) command(ctx context.Context, line []byte) (err error) {
 		c.reply(500, "5.5.2", "NUL octet in command")
 		return nil
 	}
-	verb, arg, _ := strings.Cut(string(line), " ")
-	verb = strings.ToUpper(verb)
+	verb, rest := cutVerb(line)
+	arg := string(rest)
 	limit := c.maxLine - 2
 	switch verb {
 	case "MAIL", "RCPT":
@@ -516,4 +516,30 @@ func (c *conn) starttls(ctx context.Context, arg string) error {
 	c.reset(ctx)
 	c.info.Hello, c.info.ESMTP = "", false
 	return nil
+}
+
+// verbs are the commands the server knows, and HTTP methods it hangs up on.
+var verbs = [...]string{"MAIL", "RCPT", "DATA", "BDAT", "EHLO", "HELO", "LHLO", "RSET", "NOOP", "QUIT",
+	"VRFY", "EXPN", "HELP", "STARTTLS", "AUTH", "GET", "POST", "HEAD", "PUT", "CONNECT", "OPTIONS"}
+
+// cutVerb splits a command line into its verb, upper-cased, and the rest.
+// Known verbs come back as constants, so the common case does not allocate.
+func cutVerb(line []byte) (verb string, rest []byte) {
+	v, rest, _ := bytes.Cut(line, []byte{' '})
+	var up [8]byte
+	if len(v) > len(up) {
+		return "?", rest
+	}
+	for i, c := range v {
+		if 'a' <= c && c <= 'z' {
+			c -= 'a' - 'A'
+		}
+		up[i] = c
+	}
+	for _, k := range verbs {
+		if string(up[:len(v)]) == k {
+			return k, rest
+		}
+	}
+	return "?", rest
 }
