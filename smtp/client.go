@@ -80,11 +80,13 @@ type ClientOptions struct {
 // REQUIRETLS (RFC 8689).
 //
 // Every method that does I/O takes a context: its deadline becomes the
-// connection's deadline for that call, and cancelling it closes the
-// connection. Replies 4yz and 5yz are returned as [*Error]; any other error
-// (I/O, a malformed or unexpected reply, a cancelled context) leaves the
-// connection unusable: it is closed, and every later call returns that
-// error. A 421 reply does the same (RFC 5321 §3.8).
+// connection's deadline for that call, and cancelling it during the call
+// closes the connection. Replies 4yz and 5yz are returned as [*Error],
+// with the enhanced status code split off when the server offers
+// ENHANCEDSTATUSCODES and the lines of a multi-line reply joined with
+// "\n". Any other error (I/O, a malformed or unexpected reply, a cancelled
+// context) leaves the connection unusable: it is closed, and every later
+// call returns that error. A 421 reply does the same (RFC 5321 §3.8).
 //
 // A Client is not safe for concurrent use.
 type Client struct {
@@ -169,7 +171,7 @@ func (c *Client) start(ctx context.Context) (err error) {
 	}
 	if err := c.expect(rep, 2, "greeting"); err != nil {
 		if c.err == nil {
-			c.cmd("QUIT") // RFC 5321 §3.1: after a 554 greeting, QUIT
+			c.cmd("QUIT") // RFC 5321 §3.1: QUIT after a refusing greeting
 		}
 		return err
 	}
@@ -293,7 +295,7 @@ func (c *Client) StartTLS(ctx context.Context, conf *tls.Config) (err error) {
 	}
 	if c.r.Buffered() > 0 {
 		// Plaintext after the 220 would be read as if it came over TLS:
-		// a response injection (RFC 3207 §4.2, CVE-2011-0411's mirror).
+		// a response injection, the client side of CVE-2011-0411.
 		return c.fail(errors.New("smtp: server sent data after its STARTTLS reply"))
 	}
 	tc := tls.Client(c.raw, conf)
@@ -465,9 +467,9 @@ type SendResult struct {
 	Reply string
 }
 
-// Err returns the outcome for recipient i: nil if the server took
-// responsibility for delivering the message to it, else its RCPT refusal
-// or the failure of the content for it.
+// Err returns the outcome for recipient i (0 <= i < len(r.Rcpts)): nil if
+// the server took responsibility for delivering the message to it, else
+// its RCPT refusal or the failure of the content for it.
 func (r *SendResult) Err(i int) error {
 	if err := r.Rcpts[i]; err != nil {
 		return err
@@ -537,9 +539,13 @@ type clientTx struct {
 // accepted for at least one recipient; check [SendResult.Err] for each.
 // With a nil err some recipients may still have been refused.
 //
+// The result is nil if MAIL was refused or the connection failed before
+// every recipient's reply was read.
+//
 // If r fails, a BDAT transaction is abandoned with RSET; a DATA
 // transaction cannot be aborted (RFC 5321 §4.1.1.4), so the connection is
-// closed instead.
+// closed instead. Cancelling ctx does not interrupt a Read of r, but the
+// content is not committed (no final "." or BDAT LAST) once ctx is done.
 func (c *Client) SendMail(ctx context.Context, from Path, opts *MailOptions, rcpts []Rcpt, r io.Reader) (res *SendResult, err error) {
 	end, err := c.begin(ctx)
 	if err != nil {
@@ -566,17 +572,24 @@ func (c *Client) SendMail(ctx context.Context, from Path, opts *MailOptions, rcp
 	}
 
 	_, mailErr := c.step(pipelined, tx.mail, "MAIL", 2)
-	if c.err != nil {
+	// failed ends a transaction whose connection failed, with MAIL's
+	// refusal if there was one: it says more about the message.
+	failed := func(err error) (*SendResult, error) {
 		wait()
-		return nil, mailErr
+		if mailErr != nil {
+			return nil, mailErr
+		}
+		return nil, err
+	}
+	if c.err != nil {
+		return failed(mailErr)
 	}
 	accepted := 0
 	if mailErr == nil || pipelined {
 		for i, l := range tx.rcpts {
 			_, e := c.step(pipelined, l, "RCPT", 2)
 			if c.err != nil {
-				wait()
-				return nil, e
+				return failed(e)
 			}
 			if e == nil && mailErr != nil {
 				e = errors.New("smtp: RCPT accepted after MAIL was refused")
@@ -596,12 +609,11 @@ func (c *Client) SendMail(ctx context.Context, from Path, opts *MailOptions, rcp
 			c.fail(errors.New("smtp: server accepted DATA without valid recipients"))
 		}
 		if c.err != nil {
-			wait()
-			return nil, c.err
+			return failed(c.err)
 		}
 	}
 	if err := wait(); err != nil {
-		return nil, err
+		return failed(err)
 	}
 	if mailErr != nil {
 		return nil, mailErr
@@ -948,19 +960,30 @@ func (c *Client) fail(err error) error {
 
 // writeAsync writes b in its own goroutine, so that the server's replies
 // can be read while a long pipelined group is still being sent. wait
-// returns the write's error, having marked the client failed.
+// waits for the write and returns its error, having marked the client
+// failed; it may be called more than once.
 func (c *Client) writeAsync(b []byte) (wait func() error) {
 	done := make(chan error, 1)
 	conn := c.conn
 	go func() {
 		_, err := conn.Write(b)
+		if err != nil {
+			err = fmt.Errorf("smtp: %w", err)
+		}
 		done <- err
 	}()
+	var (
+		err      error
+		finished bool
+	)
 	return func() error {
-		if err := <-done; err != nil {
-			return c.fail(fmt.Errorf("smtp: %w", err))
+		if !finished {
+			err, finished = <-done, true
+			if err != nil {
+				c.fail(err)
+			}
 		}
-		return nil
+		return err
 	}
 }
 

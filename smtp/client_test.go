@@ -936,3 +936,74 @@ func TestClientLoopback(t *testing.T) {
 		t.Fatalf("messages %+v", m)
 	}
 }
+
+// TestClientServerQuirks plays servers that refuse in places our Server
+// does not.
+func TestClientServerQuirks(t *testing.T) {
+	ctx := context.Background()
+	t.Run("pipelined DATA refused", func(t *testing.T) {
+		synctest.Test(t, func(t *testing.T) {
+			conn := runFake(t, func(f *fake) {
+				f.reply("220 fake")
+				_ = f.expect("EHLO client.example") && f.ok("250-fake\r\n250-ENHANCEDSTATUSCODES\r\n250 PIPELINING") &&
+					f.expect("MAIL FROM:<a@example.org>") && f.expect("RCPT TO:<b@example.com>") && f.expect("DATA") &&
+					f.ok("250 2.1.0 ok\r\n250 2.1.5 ok\r\n451 4.3.0 try later") &&
+					f.expect("RSET") && f.ok("250 2.0.0 ok") &&
+					f.expect("NOOP") && f.ok("250 2.0.0 ok")
+				f.drain()
+			})
+			c := newClient(t, conn, nil)
+			res, err := c.SendMail(ctx, addr(t, "a@example.org"), nil, rcpts(t, "b@example.com"), strings.NewReader("x"))
+			checkError(t, "DATA", err, 451, "4.3.0", "try later")
+			if res == nil || res.Rcpts[0] != nil || res.Err(0) != err {
+				t.Fatalf("result %+v", res)
+			}
+			if err := c.Noop(ctx); err != nil {
+				t.Fatalf("Noop after RSET: %v", err)
+			}
+		})
+	})
+	t.Run("354 without recipients", func(t *testing.T) {
+		synctest.Test(t, func(t *testing.T) {
+			conn := runFake(t, func(f *fake) {
+				f.reply("220 fake")
+				_ = f.expect("EHLO client.example") && f.ok("250-fake\r\n250 PIPELINING") &&
+					f.expect("MAIL FROM:<a@example.org>") && f.expect("RCPT TO:<b@example.com>") && f.expect("DATA") &&
+					f.ok("250 ok\r\n550 no\r\n354 go")
+				f.drain()
+			})
+			c := newClient(t, conn, nil)
+			_, err := c.SendMail(ctx, addr(t, "a@example.org"), nil, rcpts(t, "b@example.com"), strings.NewReader("secret"))
+			var e *smtp.Error
+			if err == nil || errors.As(err, &e) {
+				t.Fatalf("SendMail: %v", err)
+			}
+			if strings.Contains(conn.sentAll(), "secret") {
+				t.Fatal("content sent without recipients")
+			}
+		})
+	})
+	t.Run("BDAT chunk refused", func(t *testing.T) {
+		synctest.Test(t, func(t *testing.T) {
+			conn := runFake(t, func(f *fake) {
+				f.reply("220 fake")
+				_ = f.expect("EHLO client.example") && f.ok("250-fake\r\n250 CHUNKING") &&
+					f.expect("MAIL FROM:<a@example.org>") && f.ok("250 ok") &&
+					f.expect("RCPT TO:<b@example.com>") && f.ok("250 ok") &&
+					f.expect(fmt.Sprintf("BDAT %d", 256<<10)) && f.r.Discard(256<<10) == nil && f.ok("552 too much") &&
+					f.expect("RSET") && f.ok("250 ok") &&
+					f.expect("QUIT") && f.ok("221 bye")
+				f.drain()
+			})
+			c := newClient(t, conn, nil)
+			res, err := c.SendMail(ctx, addr(t, "a@example.org"), nil, rcpts(t, "b@example.com"), strings.NewReader(strings.Repeat("x", 300<<10)))
+			checkError(t, "BDAT", err, 552, "", "too much")
+			if res.Err(0) != err {
+				t.Fatalf("result %+v", res)
+			}
+			if err := c.Quit(ctx); err != nil {
+				t.Fatalf("Quit: %v", err)
+			}
+		})
+	})
+}

@@ -145,8 +145,8 @@ func (is *interopServer) only(t *testing.T) message {
 	return msgs[0]
 }
 
-// checkEnvelope checks the stored envelope, user and TLS state.
-func checkEnvelope(t *testing.T, m message, from string, to []string, user string, tls bool) {
+// checkStored checks the stored envelope, user and TLS state.
+func checkStored(t *testing.T, m message, from string, to []string, user string, tls bool) {
 	t.Helper()
 	if m.From != from {
 		t.Errorf("MAIL FROM stored as %q, want %q", m.From, from)
@@ -162,9 +162,9 @@ func checkEnvelope(t *testing.T, m message, from string, to []string, user strin
 	}
 }
 
-// checkReceived checks the Received header the server prepended: the
+// checkReceivedHeader checks the Received header the server prepended: the
 // client's HELO name, its IP, and the RFC 3848 protocol keyword.
-func checkReceived(t *testing.T, m message, hello, with string) {
+func checkReceivedHeader(t *testing.T, m message, hello, with string) {
 	t.Helper()
 	rcvd := strings.TrimSuffix(m.Data, body(m.Data))
 	want := "Received: from " + hello + " ([127.0.0.1])\r\n\tby mx.interop.test (postyard) with " + with
@@ -172,28 +172,28 @@ func checkReceived(t *testing.T, m message, hello, with string) {
 	if !ok || !strings.HasPrefix(rest, ";") && !strings.HasPrefix(rest, "\r\n") {
 		t.Errorf("Received header %q, want it to start %q", rcvd, want)
 	}
-	if m.TLS != strings.Contains(rcvd, "\r\n\t(using TLS") {
-		t.Errorf("Received header %q: TLS is %v, but the TLS version is named: %v", rcvd, m.TLS, !m.TLS)
+	if named := strings.Contains(rcvd, "\r\n\t(using TLS"); named != m.TLS {
+		t.Errorf("Received header %q names a TLS version: %v, want %v", rcvd, named, m.TLS)
 	}
 }
 
-// checkCRLF fails if s has a CR or LF that is not part of a CRLF pair.
-func checkCRLF(t *testing.T, s string) {
+// checkLineEndings fails if s has a CR or LF that is not part of a CRLF pair.
+func checkLineEndings(t *testing.T, s string) {
 	t.Helper()
 	if strings.Count(s, "\n") != strings.Count(s, "\r\n") || strings.Count(s, "\r") != strings.Count(s, "\r\n") {
 		t.Errorf("stored content has bare CR or LF: %q", s)
 	}
 }
 
-// crlf turns LF line endings into CRLF.
-func crlf(s string) string { return strings.ReplaceAll(s, "\n", "\r\n") }
+// toCRLF turns LF line endings into CRLF.
+func toCRLF(s string) string { return strings.ReplaceAll(s, "\n", "\r\n") }
 
 func TestInteropPythonSmtplib(t *testing.T) {
 	t.Parallel()
 	interop.Require(t, "python3", "apt-get install python3")
 	script := filepath.Join("testdata", "interop", "smtplib_client.py")
 	// Lines starting with a dot check dot-stuffing on both sides.
-	msg := crlf("From: Python <py@client.test>\n" +
+	msg := toCRLF("From: Python <py@client.test>\n" +
 		"To: a@example.org, b@example.org\n" +
 		"Subject: smtplib interop\n" +
 		"\n" +
@@ -216,8 +216,8 @@ func TestInteropPythonSmtplib(t *testing.T) {
 		is := startInterop(t, interopOptions{})
 		run(t, is, "plain", "a@example.org", "b@example.org")
 		m := is.only(t)
-		checkEnvelope(t, m, "py@client.test", []string{"a@example.org", "b@example.org"}, "", false)
-		checkReceived(t, m, "py.client.test", "ESMTP")
+		checkStored(t, m, "py@client.test", []string{"a@example.org", "b@example.org"}, "", false)
+		checkReceivedHeader(t, m, "py.client.test", "ESMTP")
 		if got := body(m.Data); got != msg {
 			t.Errorf("stored content\n%q\nwant\n%q", got, msg)
 		}
@@ -227,10 +227,35 @@ func TestInteropPythonSmtplib(t *testing.T) {
 		is := startInterop(t, interopOptions{TLS: true, Auth: true})
 		run(t, is, "starttls-auth", "a@example.org")
 		m := is.only(t)
-		checkEnvelope(t, m, "py@client.test", []string{"a@example.org"}, "alice", true)
-		checkReceived(t, m, "py.client.test", "ESMTPSA")
+		checkStored(t, m, "py@client.test", []string{"a@example.org"}, "alice", true)
+		checkReceivedHeader(t, m, "py.client.test", "ESMTPSA")
 		if got := body(m.Data); got != msg {
 			t.Errorf("stored content\n%q\nwant\n%q", got, msg)
+		}
+	})
+
+	t.Run("smtputf8", func(t *testing.T) {
+		// RFC 6531: UTF-8 in the paths and, with 8BITMIME (RFC 6152), raw
+		// UTF-8 octets in the header and body, stored as they came.
+		is := startInterop(t, interopOptions{})
+		utf8msg := toCRLF("From: Prüfer <prüfer@client.test>\n" +
+			"To: empfänger@beispiel.test\n" +
+			"Subject: Grüße aus smtplib\n" +
+			"MIME-Version: 1.0\n" +
+			"Content-Type: text/plain; charset=utf-8\n" +
+			"Content-Transfer-Encoding: 8bit\n" +
+			"\n" +
+			"Größenordnung: ½ ✓ 日本語\n")
+		interop.Run(t, []byte(utf8msg), nil, "python3", script, "smtputf8", is.host, is.port, "-",
+			"prüfer@client.test", "empfänger@beispiel.test")
+		m := is.only(t)
+		checkStored(t, m, "prüfer@client.test", []string{"empfänger@beispiel.test"}, "", false)
+		if !m.Mail.UTF8 || m.Mail.Body != smtp.Body8BitMIME {
+			t.Errorf("MAIL options %+v, want SMTPUTF8 and BODY=8BITMIME", m.Mail)
+		}
+		checkReceivedHeader(t, m, "py.client.test", "UTF8SMTP")
+		if got := body(m.Data); got != utf8msg {
+			t.Errorf("stored content\n%q\nwant\n%q", got, utf8msg)
 		}
 	})
 
@@ -307,7 +332,7 @@ func TestInteropSwaks(t *testing.T) {
 		if want := swaksData(t, transcript); b != want {
 			t.Errorf("stored content\n%q\nwant what swaks sent\n%q", b, want)
 		}
-		checkCRLF(t, b)
+		checkLineEndings(t, b)
 		for _, want := range []string{
 			"\r\nDate: ",
 			"\r\nTo: a@example.org,b@example.org\r\n",
@@ -332,8 +357,8 @@ func TestInteropSwaks(t *testing.T) {
 			t.Errorf("swaks did not pipeline MAIL, RCPT, DATA:\n%s", out)
 		}
 		m := is.only(t)
-		checkEnvelope(t, m, "swaks@client.test", []string{"a@example.org", "b@example.org"}, "", false)
-		checkReceived(t, m, "swaks.client.test", "ESMTP")
+		checkStored(t, m, "swaks@client.test", []string{"a@example.org", "b@example.org"}, "", false)
+		checkReceivedHeader(t, m, "swaks.client.test", "ESMTP")
 		checkData(t, m, out, "swaks pipeline")
 	})
 
@@ -345,8 +370,8 @@ func TestInteropSwaks(t *testing.T) {
 			t.Errorf("swaks did not authenticate with AUTH LOGIN over TLS:\n%s", out)
 		}
 		m := is.only(t)
-		checkEnvelope(t, m, "swaks@client.test", []string{"a@example.org", "b@example.org"}, "alice", true)
-		checkReceived(t, m, "swaks.client.test", "ESMTPSA")
+		checkStored(t, m, "swaks@client.test", []string{"a@example.org", "b@example.org"}, "alice", true)
+		checkReceivedHeader(t, m, "swaks.client.test", "ESMTPSA")
 		checkData(t, m, out, "swaks tls")
 	})
 
@@ -368,7 +393,7 @@ func TestInteropCurl(t *testing.T) {
 	interop.Require(t, "curl", "apt-get install curl")
 	// curl sends the file as it is, dot-stuffed; the file uses CRLF and
 	// ends with one, so the stored content must equal it byte for byte.
-	content := crlf("From: curl <curl@client.test>\n" +
+	content := toCRLF("From: curl <curl@client.test>\n" +
 		"To: a@example.org\n" +
 		"Subject: curl interop\n" +
 		"\n" +
@@ -389,8 +414,8 @@ func TestInteropCurl(t *testing.T) {
 			"--mail-rcpt", "a@example.org", "--mail-rcpt", "b@example.org",
 			"-T", file)
 		m := is.only(t)
-		checkEnvelope(t, m, "curl@client.test", []string{"a@example.org", "b@example.org"}, "", false)
-		checkReceived(t, m, "curl.client.test", "ESMTP")
+		checkStored(t, m, "curl@client.test", []string{"a@example.org", "b@example.org"}, "", false)
+		checkReceivedHeader(t, m, "curl.client.test", "ESMTP")
 		if got := body(m.Data); got != content {
 			t.Errorf("stored content\n%q\nwant the file's bytes\n%q", got, content)
 		}
@@ -405,8 +430,8 @@ func TestInteropCurl(t *testing.T) {
 			"--mail-rcpt", "a@example.org",
 			"-T", file)
 		m := is.only(t)
-		checkEnvelope(t, m, "curl@client.test", []string{"a@example.org"}, "alice", true)
-		checkReceived(t, m, "curl.client.test", "ESMTPSA")
+		checkStored(t, m, "curl@client.test", []string{"a@example.org"}, "alice", true)
+		checkReceivedHeader(t, m, "curl.client.test", "ESMTPSA")
 		if got := body(m.Data); got != content {
 			t.Errorf("stored content\n%q\nwant the file's bytes\n%q", got, content)
 		}
@@ -461,9 +486,9 @@ timeout 60
 				t.Errorf("msmtp did not send %s:\n%s", tc.mech, out)
 			}
 			m := is.only(t)
-			checkEnvelope(t, m, "msmtp@client.test", []string{"rcpt@example.org"}, "alice", true)
-			checkReceived(t, m, "msmtp.client.test", "ESMTPSA")
-			if got, want := body(m.Data), crlf(msg); got != want {
+			checkStored(t, m, "msmtp@client.test", []string{"rcpt@example.org"}, "alice", true)
+			checkReceivedHeader(t, m, "msmtp.client.test", "ESMTPSA")
+			if got, want := body(m.Data), toCRLF(msg); got != want {
 				t.Errorf("stored content\n%q\nwant\n%q", got, want)
 			}
 		})
@@ -471,20 +496,20 @@ timeout 60
 }
 
 // smtpSourceBody is the content smtp-source sends for -l length after its
-// headers: length octets of lines of 80 (a digit, the line number mod 10, 77
-// X and CRLF), the last line cut short and ended with CRLF.
+// headers: length octets of X in which each full 80-octet line before the
+// last starts with a digit (its line number mod 10) and ends with CRLF, then
+// the CRLF that ends the last line.
 func smtpSourceBody(length int) string {
 	var b strings.Builder
-	i := 1
-	for ; i*80 <= length; i++ {
-		b.WriteString(strconv.Itoa(i % 10))
+	done := 0
+	for i := 80; i < length; i += 80 {
+		b.WriteString(strconv.Itoa(i / 80 % 10))
 		b.WriteString(strings.Repeat("X", 77))
 		b.WriteString("\r\n")
+		done = i
 	}
-	if rem := length % 80; rem > 0 {
-		b.WriteString(strings.Repeat("X", rem))
-		b.WriteString("\r\n")
-	}
+	b.WriteString(strings.Repeat("X", length-done))
+	b.WriteString("\r\n")
 	return b.String()
 }
 
@@ -574,10 +599,18 @@ func TestInteropNodemailer(t *testing.T) {
 		t.Errorf("nodemailer result %s", out)
 	}
 	m := is.only(t)
-	checkEnvelope(t, m, "node@client.test", []string{"rcpt@example.org"}, "alice", true)
-	checkReceived(t, m, "node.client.test", "ESMTPSA")
+	checkStored(t, m, "node@client.test", []string{"rcpt@example.org"}, "alice", true)
+	checkReceivedHeader(t, m, "node.client.test", "ESMTPSA")
+	// The DSN parameters of RFC 3461, ENVID and ORCPT in xtext.
+	if m.Mail.Return != smtp.DSNReturnHeaders || m.Mail.EnvelopeID != "node+env=1" {
+		t.Errorf("MAIL DSN parameters RET=%q ENVID=%q, want HDRS and %q", m.Mail.Return, m.Mail.EnvelopeID, "node+env=1")
+	}
+	wantRcpt := []smtp.RcptOptions{{Notify: smtp.NotifyFailure | smtp.NotifyDelay, OriginalRcpt: "orig@example.org", OriginalRcptType: "rfc822"}}
+	if !slices.Equal(m.Rcpt, wantRcpt) {
+		t.Errorf("RCPT options %+v, want %+v", m.Rcpt, wantRcpt)
+	}
 	b := body(m.Data)
-	checkCRLF(t, b)
+	checkLineEndings(t, b)
 
 	// The content is multipart/mixed: the text, then the attachment.
 	msg, err := mail.ReadMessage(strings.NewReader(b))

@@ -4,7 +4,8 @@
 //
 // It connects without TLS, requires STARTTLS (not verifying the self-signed
 // certificate), authenticates as alice/secret, and sends one message with a
-// text part and a text attachment. It prints the result as JSON.
+// text part and a text attachment, asking for DSNs (RFC 3461). It prints the
+// result as JSON.
 'use strict';
 
 const nodemailer = require('nodemailer');
@@ -31,6 +32,7 @@ async function main() {
     attachments: [
       { filename: 'report.txt', content: 'attachment body\n', contentType: 'text/plain' },
     ],
+    dsn: { id: 'node+env=1', return: 'headers', notify: ['failure', 'delay'], recipient: 'orig@example.org' },
   });
   console.log(JSON.stringify({ envelope: info.envelope, accepted: info.accepted, rejected: info.rejected, response: info.response }));
 }

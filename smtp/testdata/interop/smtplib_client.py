@@ -8,6 +8,7 @@ MODE is one of:
   plain          EHLO, sendmail
   starttls-auth  EHLO, STARTTLS (verifying the server with CAFILE),
                  login("alice", "secret"), sendmail
+  smtputf8       EHLO, sendmail with SMTPUTF8 and BODY=8BITMIME
   auth-plain     EHLO, login("alice", "secret") without TLS; this must fail
                  with SMTPNotSupportedError because AUTH is not advertised
                  on plaintext. Prints the exception and exits 0 if so.
@@ -39,10 +40,18 @@ def main():
             s.starttls(context=ctx)
             s.ehlo()
             s.login("alice", "secret")
-        elif mode != "plain":
+        if mode == "smtputf8":
+            for ext in ("smtputf8", "8bitmime"):
+                if not s.has_extn(ext):
+                    print("server does not advertise", ext, file=sys.stderr)
+                    return 1
+            options = ["SMTPUTF8", "BODY=8BITMIME"]
+        elif mode in ("plain", "starttls-auth"):
+            options = []
+        else:
             print("unknown mode", mode, file=sys.stderr)
             return 2
-        refused = s.sendmail(sender, rcpts, msg)
+        refused = s.sendmail(sender, rcpts, msg, mail_options=options)
         if refused:
             print("refused:", refused, file=sys.stderr)
             return 1
