@@ -983,6 +983,21 @@ func TestClientServerQuirks(t *testing.T) {
 			}
 		})
 	})
+	t.Run("replies without reading", func(t *testing.T) {
+		synctest.Test(t, func(t *testing.T) {
+			conn := runFake(t, func(f *fake) {
+				f.reply("220 fake")
+				_ = f.expect("EHLO client.example") && f.ok("250-fake\r\n250 PIPELINING") &&
+					f.ok("250 ok\r\n250 ok\r\n354 go") // and hangs up, the commands unread
+			})
+			c := newClient(t, conn, nil)
+			_, err := c.SendMail(ctx, addr(t, "a@example.org"), nil, rcpts(t, "b@example.com"), strings.NewReader("x"))
+			var e *smtp.Error
+			if err == nil || errors.As(err, &e) {
+				t.Fatalf("SendMail: %v", err)
+			}
+		})
+	})
 	t.Run("BDAT chunk refused", func(t *testing.T) {
 		synctest.Test(t, func(t *testing.T) {
 			conn := runFake(t, func(f *fake) {

@@ -197,7 +197,10 @@ func (c *conn) readFailed(err error) {
 // reply queues a reply; it is flushed when the client has nothing more
 // pipelined (RFC 2920 §3.1).
 func (c *conn) reply(code int, enhanced, text string) {
-	if code >= 500 && code <= 504 {
+	// Unknown, malformed and unimplemented commands count towards
+	// MaxBadCommands; sequence errors (503) do not, since a pipelining client
+	// gets one for every command after a refused MAIL (RFC 2920 §3.1).
+	if code >= 500 && code <= 504 && code != 503 {
 		c.bad++
 	}
 	wire.WriteReply(c.w, code, enhanced, text)
@@ -513,8 +516,9 @@ func (c *conn) starttls(ctx context.Context, arg string) error {
 	}
 	c.r.Reset(c.c)
 	c.w.Reset(c.c)
+	// RFC 3207 §4.2: forget what the client said before TLS, login included.
 	c.reset(ctx)
-	c.info.Hello, c.info.ESMTP = "", false
+	c.info.Hello, c.info.ESMTP, c.info.User = "", false, ""
 	return nil
 }
 

@@ -420,3 +420,18 @@ func TestNULInCommand(t *testing.T) {
 		c.run("S: 220 mx.example ESMTP postyard\nC: NOOP \x00\nS: 500 5.5.2 NUL octet in command")
 	})
 }
+
+// TestPipelinedSequenceErrorsNotCounted: after a refused MAIL, a pipelining
+// client gets 503 for each RCPT and DATA; that is not misbehaviour.
+func TestPipelinedSequenceErrorsNotCounted(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		c := dial(t, newServer(&recorder{}))
+		c.run(`S: 220 mx.example ESMTP postyard
+C: EHLO client.example` + ehloReply)
+		c.send("MAIL FROM:<bad@@x>\r\n" + strings.Repeat("RCPT TO:<b@example.com>\r\n", 12) + "DATA\r\nNOOP\r\n")
+		got := c.replies()
+		if strings.Count(got, "503 5.5.1") != 13 || !strings.HasSuffix(got, "250 2.0.0 Ok\r\n") {
+			t.Fatalf("replies %q", got)
+		}
+	})
+}
