@@ -54,7 +54,7 @@ func (c *conn) auth(ctx context.Context, arg string) error {
 		if done {
 			c.info.User = ex.User()
 			c.s.thr.Success(c.throttleKey())
-			c.log = c.log.With("user", c.info.User)
+			c.log = nil // the next log line names the user
 			c.reply(235, "2.7.0", "Authentication successful")
 			return nil
 		}
@@ -91,7 +91,7 @@ func (c *conn) authFailed(ctx context.Context, err error) error {
 		c.reply(501, "5.5.2", "Malformed authentication data")
 		return nil
 	default:
-		c.log.Error("authentication failed", "err", err)
+		c.logger().Error("authentication failed", "err", err)
 		c.reply(454, "4.7.0", "Temporary authentication failure")
 		return nil
 	}

@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"net"
 	"os"
 	"runtime/debug"
 	"strings"
@@ -55,7 +56,7 @@ func (s *Server) handle(ctx context.Context, sc *serve.Conn) {
 	if oc, ok := sc.Conn.(*optConn); ok {
 		opts = oc.opts
 	}
-	c := &conn{s: s, c: sc, log: s.logger().With("proto", "smtp", "remote", sc.RemoteAddr().String())}
+	c := &conn{s: s, c: sc}
 	c.maxLine = defInt(s.MaxLineLength, DefaultMaxLineLength)
 	if c.maxLine < 0 {
 		c.maxLine = maxAuthLine
@@ -68,8 +69,9 @@ func (s *Server) handle(ctx context.Context, sc *serve.Conn) {
 	}
 	c.info.RemoteAddr = sc.RemoteAddr()
 	c.info.LocalAddr = sc.LocalAddr()
-	c.r = wire.NewReader(sc)
-	c.w = bufio.NewWriterSize(sc, 1024)
+	b := s.getBufs(sc)
+	defer s.putBufs(b)
+	c.r, c.w = b.r, b.w
 	c.serve(ctx)
 }
 
@@ -85,6 +87,25 @@ func defDur(v, def time.Duration) time.Duration {
 		return 0
 	}
 	return v
+}
+
+// logger returns the session's logger, made on first use: most sessions
+// never log.
+func (c *conn) logger() *slog.Logger {
+	if c.log == nil {
+		c.log = c.s.logger().With("proto", "smtp", "conn", c.c.ID(), "remote", addrString(c.c.RemoteAddr()))
+		if c.info.User != "" {
+			c.log = c.log.With("user", c.info.User)
+		}
+	}
+	return c.log
+}
+
+func addrString(a net.Addr) string {
+	if a == nil {
+		return ""
+	}
+	return a.String()
 }
 
 // deadline sets the connection's deadline d from now (none if d is 0).
@@ -103,7 +124,7 @@ func (c *conn) handshake(ctx context.Context) bool {
 	hctx, cancel := context.WithTimeout(ctx, c.cmdTimeout())
 	defer cancel()
 	if err := tc.HandshakeContext(hctx); err != nil {
-		c.log.Debug("TLS handshake failed", "err", err)
+		c.logger().Debug("TLS handshake failed", "err", err)
 		return false
 	}
 	c.c.SetNetConn(tc)
@@ -123,7 +144,7 @@ func (c *conn) serve(ctx context.Context) {
 	if err != nil {
 		e := asError(err)
 		if e == nil {
-			c.log.Error("NewSession failed", "err", err)
+			c.logger().Error("NewSession failed", "err", err)
 			e = &Error{Code: 421, EnhancedCode: "4.3.0", Message: "Service not available, try again later"}
 		}
 		c.replyErr(e)
@@ -214,19 +235,19 @@ func (c *conn) replyErr(e *Error) {
 func (c *conn) backendErr(op string, err error) {
 	if e := asError(err); e != nil {
 		if e.Err != nil {
-			c.log.Info(op+" refused", "code", e.Code, "err", e.Err)
+			c.logger().Info(op+" refused", "code", e.Code, "err", e.Err)
 		}
 		c.replyErr(e)
 		return
 	}
-	c.log.Error(op+" failed", "err", err)
+	c.logger().Error(op+" failed", "err", err)
 	c.replyErr(ErrTemporary)
 }
 
 // recoverPanic turns a panic in backend code into an error.
 func (c *conn) recoverPanic(err *error) {
 	if v := recover(); v != nil {
-		c.log.Error("panic in backend", "panic", v, "stack", string(debug.Stack()))
+		c.logger().Error("panic in backend", "panic", v, "stack", string(debug.Stack()))
 		*err = errPanic
 	}
 }
@@ -237,7 +258,7 @@ var errPanic = &Error{Code: 421, EnhancedCode: "4.3.0", Message: "Internal error
 func (c *conn) command(ctx context.Context, line []byte) (err error) {
 	defer func() {
 		if v := recover(); v != nil {
-			c.log.Error("panic", "panic", v, "stack", string(debug.Stack()))
+			c.logger().Error("panic", "panic", v, "stack", string(debug.Stack()))
 			c.replyErr(errPanic)
 			err = errClose
 		}
@@ -259,7 +280,9 @@ func (c *conn) command(ctx context.Context, line []byte) (err error) {
 		c.reply(500, "5.5.2", "Line too long")
 		return nil
 	}
-	c.log.Debug("command", "verb", verb)
+	if c.s.logger().Enabled(ctx, slog.LevelDebug) {
+		c.logger().Debug("command", "verb", verb)
+	}
 	switch verb {
 	case "HELO", "EHLO":
 		if c.s.LMTP {

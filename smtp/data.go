@@ -81,7 +81,7 @@ func (c *conn) deliver(ctx context.Context, content io.Reader, drain func() erro
 	case errors.Is(derr, errBDATAborted):
 		return nil // the command that interrupted BDAT runs next
 	case derr != nil:
-		c.log.Debug("reading message content", "err", derr)
+		c.logger().Debug("reading message content", "err", derr)
 		return errClose // the connection failed; nothing to reply to
 	}
 	if !c.s.LMTP {

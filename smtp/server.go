@@ -1,6 +1,7 @@
 package smtp
 
 import (
+	"bufio"
 	"context"
 	"crypto/tls"
 	"log/slog"
@@ -11,6 +12,7 @@ import (
 
 	"github.com/postyard/postyard/auth"
 	"github.com/postyard/postyard/internal/serve"
+	"github.com/postyard/postyard/internal/wire"
 )
 
 // ErrServerClosed is returned by Serve after Shutdown or Close.
@@ -99,6 +101,7 @@ type Server struct {
 	Logger *slog.Logger
 
 	once sync.Once
+	bufs sync.Pool // of *connBufs, reused across connections
 	srv  serve.Server
 	sasl *auth.SASL
 	thr  *auth.Throttle
@@ -235,4 +238,25 @@ func (l *optListener) Accept() (net.Conn, error) {
 type optConn struct {
 	net.Conn
 	opts ListenerOptions
+}
+
+// connBufs are a connection's read and write buffers.
+type connBufs struct {
+	r *wire.Reader
+	w *bufio.Writer
+}
+
+func (s *Server) getBufs(c net.Conn) *connBufs {
+	if b, ok := s.bufs.Get().(*connBufs); ok {
+		b.r.Reset(c)
+		b.w.Reset(c)
+		return b
+	}
+	return &connBufs{r: wire.NewReader(c), w: bufio.NewWriterSize(c, 1024)}
+}
+
+func (s *Server) putBufs(b *connBufs) {
+	b.r.Reset(nil)
+	b.w.Reset(nil)
+	s.bufs.Put(b)
 }
