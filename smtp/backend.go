@@ -74,3 +74,10 @@ type LMTPSession interface {
 	// accepted recipient, in RCPT order.
 	LMTPData(ctx context.Context, r io.Reader) ([]error, error)
 }
+
+// HelloSession is a Session that checks the name the client gives in HELO,
+// EHLO or LHLO. An error refuses the command; the client may try again.
+type HelloSession interface {
+	Session
+	Hello(ctx context.Context, name string) error
+}

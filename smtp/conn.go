@@ -349,6 +349,12 @@ func (c *conn) hello(ctx context.Context, esmtp bool, arg string) {
 		return
 	}
 	c.reset(ctx)
+	if hs, ok := c.sess.(HelloSession); ok {
+		if err := c.callHello(ctx, hs, arg); err != nil {
+			c.backendErr("HELO", err)
+			return
+		}
+	}
 	c.info.Hello, c.info.ESMTP = arg, esmtp
 	if !esmtp {
 		c.reply(250, "", c.s.Hostname)
@@ -495,6 +501,10 @@ func (c *conn) rcpt(ctx context.Context, arg string) {
 		c.reply(501, "5.1.3", "Bad recipient address syntax")
 		return
 	}
+	if c.s.RejectRoutingSyntax && (len(to.SourceRoute) > 0 || strings.ContainsAny(to.Local, "%!")) {
+		c.reply(553, "5.1.3", "Source routes, %-hacks and bang paths are not accepted")
+		return
+	}
 	allowed := c.params()
 	if !c.mailOpts.UTF8 {
 		allowed &^= ParamSMTPUTF8 // raw UTF-8 ORCPT only in an SMTPUTF8 transaction
@@ -510,6 +520,11 @@ func (c *conn) rcpt(ctx context.Context, arg string) {
 	}
 	c.rcpts = append(c.rcpts, to)
 	c.reply(250, "2.1.5", "Ok")
+}
+
+func (c *conn) callHello(ctx context.Context, hs HelloSession, name string) (err error) {
+	defer c.recoverPanic(&err)
+	return hs.Hello(ctx, name)
 }
 
 func (c *conn) callRcpt(ctx context.Context, to Path, opts *RcptOptions) (err error) {

@@ -93,6 +93,12 @@ type Server struct {
 	// into CRLF, instead of refusing them with 550 5.6.0. Either way a
 	// message ends only at <CRLF>.<CRLF>.
 	NormalizeLineEndings bool
+	// RejectRoutingSyntax refuses RCPT paths with a source route
+	// (@a,@b:user@c), a %-hack (user%remote@local) or a bang path
+	// (remote!user@local) with 553 5.1.3. The syntax is legal, and Path keeps
+	// it unambiguous for a Session to judge, but it is mostly used to probe
+	// for open relays.
+	RejectRoutingSyntax bool
 	// NoReceived stops the server from prepending its Received header.
 	NoReceived bool
 

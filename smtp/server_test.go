@@ -435,3 +435,43 @@ C: EHLO client.example` + ehloReply)
 		}
 	})
 }
+
+type helloRecorder struct{ recorder }
+
+func (b *helloRecorder) NewSession(ctx context.Context, c *smtp.ConnInfo) (smtp.Session, error) {
+	s, _ := b.recorder.NewSession(ctx, c)
+	return helloSession{s.(*recSession)}, nil
+}
+
+type helloSession struct{ *recSession }
+
+func (helloSession) Hello(ctx context.Context, name string) error {
+	if name == "localhost" {
+		return &smtp.Error{Code: 550, EnhancedCode: "5.7.1", Message: "You are not localhost"}
+	}
+	return nil
+}
+
+func TestHelloHookAndRoutingSyntax(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		srv := newServer(&helloRecorder{})
+		srv.RejectRoutingSyntax = true
+		c := dial(t, srv)
+		c.run(`
+S: 220 mx.example ESMTP postyard
+C: EHLO localhost
+S: 550 5.7.1 You are not localhost
+C: HELO client.example
+S: 250 mx.example
+C: MAIL FROM:<a%b@example.org>
+S: 250 2.1.0 Ok
+C: RCPT TO:<user%remote.example@example.com>
+S: 553 5.1.3 Source routes, %-hacks and bang paths are not accepted
+C: RCPT TO:<remote.example!user@example.com>
+S: 553 5.1.3 Source routes, %-hacks and bang paths are not accepted
+C: RCPT TO:<@relay.example:user@example.com>
+S: 553 5.1.3 Source routes, %-hacks and bang paths are not accepted
+C: RCPT TO:<user@example.com>
+S: 250 2.1.5 Ok`)
+	})
+}
