@@ -21,8 +21,25 @@
 // written in the doc comments of this package. The rules shared by every
 // implementation (how outcomes change recipient states, when reports are
 // due, how the schedule and per-destination back-off work) are exported
-// here as plain functions ([Settle], [Expire], [Schedule.Delay],
-// [Backoff]) so that implementations differ only in storage.
+// here ([Settle], [SendReports], [Schedule], [Backoff], [Filter.Match],
+// [Options.Resolved], [Options.CheckEnvelope]) so that implementations
+// differ only in storage and indexing.
+//
+// # Writing an implementation
+//
+// A Queue keeps, per message, the content (immutable once enqueued) and a
+// [Message] record. Enqueue stores both (fsync for a durable queue) and
+// then makes the message due. Lease picks the due message with the
+// earliest key from an index (a heap: O(log n)), asks [Backoff.Allow] for
+// each due recipient's [Destination], records the lease (not durably)
+// and calls [Backoff.Begin]. Complete checks the lease, calls [Settle]
+// on the record, feeds Settlement.Destinations to [Backoff.Succeeded] or
+// [Backoff.Failed], persists the record (or removes the message if
+// [Message.Done]), then, without its lock, calls [SendReports] and emits
+// the events. A durable queue may persist the reports before the record
+// so that a crash between the two repeats a report rather than losing it.
+// On start, a durable queue loads every record, drops leases, and
+// rebuilds its index.
 //
 // # Envelope types
 //

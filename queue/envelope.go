@@ -256,3 +256,42 @@ func (m *Message) State(now time.Time) State {
 	}
 	return StateDeferred
 }
+
+// Match reports whether m, at now, satisfies f (nil matches all).
+// Implementations of [Queue.List] use it so that filters mean the same
+// everywhere.
+func (f *Filter) Match(m *Message, now time.Time) bool {
+	if f == nil {
+		return true
+	}
+	if f.State != 0 && m.State(now)&f.State == 0 {
+		return false
+	}
+	age := now.Sub(m.Enqueued)
+	if f.OlderThan > 0 && age < f.OlderThan || f.NewerThan > 0 && age >= f.NewerThan {
+		return false
+	}
+	if f.Sender != "" {
+		s := "<>"
+		if !m.Envelope.From.IsNull() {
+			s = m.Envelope.From.String()
+		}
+		if !strings.EqualFold(strings.Trim(f.Sender, "<>"), strings.Trim(s, "<>")) {
+			return false
+		}
+	}
+	if f.Domain != "" {
+		want := Destination(smtp.Path{Domain: f.Domain})
+		found := false
+		for i, r := range m.Envelope.Recipients {
+			if i < len(m.Recipients) && m.Recipients[i].State == RecipientPending && Destination(r.To) == want {
+				found = true
+				break
+			}
+		}
+		if !found {
+			return false
+		}
+	}
+	return true
+}

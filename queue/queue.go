@@ -25,9 +25,10 @@ import (
 //   - At most one unexpired lease exists per message. A lease covers the
 //     recipients in Lease.Recipients and nothing else.
 //   - Messages are leased in order of when they became due (the earliest
-//     NextAttempt of their pending recipients), ties broken by order of
-//     enqueue; choosing the next one costs O(log n) in the number of
-//     queued messages.
+//     NextAttempt of their pending recipients, or the enqueue time if
+//     later), ties broken by order of enqueue; choosing the next one costs
+//     O(log n) in the number of queued messages. A new message is due at
+//     once.
 //   - A lease that is not completed by its expiry ends by itself: the
 //     message is due again at once, no attempt is counted, and a later
 //     Complete or Renew with that lease fails with [ErrLeaseLost].
@@ -35,7 +36,19 @@ import (
 //     reports Settle asks for (built with [Report], with the null
 //     reverse-path) before it forgets the message, and removes a message
 //     whose recipients are all final. It then emits the events.
-//   - Per-destination back-off follows [Backoff].
+//   - Per-destination back-off follows [Backoff]; a lease includes only
+//     recipients whose destination allows an attempt, and a message none
+//     of whose due recipients may be attempted is skipped (without
+//     delaying the messages behind it). RetryNow lifts the back-off for
+//     the next lease of that message.
+//   - Leases, back-off and the lease token counter are not persistent:
+//     after a restart every message that is not held is leasable and
+//     every destination is healthy; a Lease from before the restart fails
+//     with ErrLeaseLost (so lease tokens must not repeat across restarts).
+//   - Held messages do not expire while held; the next attempt after
+//     Release does it.
+//   - Events go to Options.OnEvent after the change is made, never with
+//     a lock held.
 //   - Held messages are never leased; Hold, Release, Delete and RetryNow
 //     apply to leased messages too (a deleted message's lease is lost).
 //   - Messages in the queue are never changed by the queue except through
@@ -99,8 +112,9 @@ type Queue interface {
 	// error, which is yielded with a nil Message.
 	List(ctx context.Context, f *Filter) iter.Seq2[*Message, error]
 
-	// Close releases the queue's resources. Pending Lease calls return
-	// [ErrClosed]. Messages stay stored (for a durable queue).
+	// Close releases the queue's resources and stops every goroutine the
+	// queue started. Pending Lease calls return [ErrClosed]. Messages stay
+	// stored (for a durable queue). A second Close returns nil.
 	Close() error
 }
 
@@ -250,7 +264,10 @@ type Lease struct {
 	Recipients []int
 	// Expires is when the lease ends unless renewed or completed.
 	Expires time.Time
-	// Token identifies this lease among all leases of the message.
+	// Token identifies this lease among all leases of the message, for
+	// the life of the queue's storage: a durable queue must not hand out
+	// a token again after a restart (seed its counter at random or from
+	// the clock).
 	Token uint64
 }
 

@@ -11,7 +11,8 @@ import (
 // due. The zero Schedule is the default: 1 minute after the first
 // failure, doubling up to 1 hour, up to 20% less at random, expiring 5
 // days after enqueue (Postfix's maximal_queue_lifetime), delay warning
-// after 4 hours. A Schedule is read-only once a queue uses it and is safe
+// after 4 hours; a destination that fails backs off the same way, but
+// for 5 minutes at most. A Schedule is read-only once a queue uses it and is safe
 // for concurrent use.
 type Schedule struct {
 	// Initial is the delay after the first failed attempt. Zero means 1
@@ -26,6 +27,11 @@ type Schedule struct {
 	// that messages deferred together spread out. Zero means 0.2;
 	// negative means none; at most 1.
 	Jitter float64
+	// DestinationMax is the longest a destination backs off ([Backoff]):
+	// the waits follow Initial, Factor and Jitter but stop growing here,
+	// so a dead destination is probed at least this often while its
+	// messages wait on their own, longer, schedule. Zero means 5 minutes.
+	DestinationMax time.Duration
 	// Expire is the lifetime of a message, from enqueue: a recipient still
 	// failing temporarily after that fails (RFC 3463 X.4.7). Zero means 5
 	// days; negative means never.
@@ -38,12 +44,13 @@ type Schedule struct {
 
 // Default values of Schedule's fields.
 const (
-	DefaultInitialDelay = time.Minute
-	DefaultMaxDelay     = time.Hour
-	DefaultFactor       = 2
-	DefaultJitter       = 0.2
-	DefaultExpire       = 5 * 24 * time.Hour
-	DefaultDelayWarning = 4 * time.Hour
+	DefaultInitialDelay   = time.Minute
+	DefaultMaxDelay       = time.Hour
+	DefaultFactor         = 2
+	DefaultJitter         = 0.2
+	DefaultDestinationMax = 5 * time.Minute
+	DefaultExpire         = 5 * 24 * time.Hour
+	DefaultDelayWarning   = 4 * time.Hour
 )
 
 // Resolved returns a copy of s (nil allowed) with zero fields set to their
@@ -69,9 +76,12 @@ func (s *Schedule) Resolved() Schedule {
 	case r.Jitter == 0:
 		r.Jitter = DefaultJitter
 	case r.Jitter < 0:
-		r.Jitter = 0
+		r.Jitter = -1 // stays "none" if resolved again
 	case r.Jitter > 1:
 		r.Jitter = 1
+	}
+	if r.DestinationMax <= 0 {
+		r.DestinationMax = DefaultDestinationMax
 	}
 	if r.Expire == 0 {
 		r.Expire = DefaultExpire
@@ -88,9 +98,22 @@ func (s *Schedule) Resolved() Schedule {
 // a millisecond.
 func (s *Schedule) Delay(failures int) time.Duration {
 	r := s.Resolved()
-	d := float64(r.Initial) * math.Pow(r.Factor, float64(max(failures, 1)-1))
-	d = min(d, float64(r.Max))
-	d -= d * r.Jitter * rand.Float64()
+	return r.delay(failures, r.Max)
+}
+
+// DestinationDelay is like Delay, with DestinationMax in place of Max:
+// how long a destination backs off after its failures-th consecutive
+// failure.
+func (s *Schedule) DestinationDelay(failures int) time.Duration {
+	r := s.Resolved()
+	return r.delay(failures, r.DestinationMax)
+}
+
+// delay computes a resolved schedule's delay with the given maximum.
+func (s *Schedule) delay(failures int, maxDelay time.Duration) time.Duration {
+	d := float64(s.Initial) * math.Pow(s.Factor, float64(max(failures, 1)-1))
+	d = min(d, float64(maxDelay))
+	d -= d * max(s.Jitter, 0) * rand.Float64()
 	return max(time.Duration(d), time.Millisecond)
 }
 
@@ -112,8 +135,8 @@ func (s *Schedule) Deadline(enqueued time.Time) (time.Time, bool) {
 // A destination is healthy until an attempt fails there: a completed
 // lease in which every leased recipient of that destination was deferred
 // or expired (none delivered, none failed permanently, which would show
-// the next hop answering). It then waits [Schedule.Delay] of its count of
-// consecutive failures. When the wait is over, a single lease (the probe)
+// the next hop answering). It then waits [Schedule.DestinationDelay] of
+// its count of consecutive failures. When the wait is over, a single lease (the probe)
 // may include the destination's recipients; its result either makes the
 // destination healthy again (any recipient delivered or failed
 // permanently) or extends the wait. Leases that do not include the
@@ -179,7 +202,7 @@ func (b *Backoff) Failed(dest string, now time.Time) time.Time {
 	}
 	d.failures++
 	d.probing = false
-	d.retry = now.Add(b.Schedule.Delay(d.failures))
+	d.retry = now.Add(b.Schedule.DestinationDelay(d.failures))
 	return d.retry
 }
 

@@ -1,0 +1,269 @@
+package imap
+
+import (
+	"context"
+	"slices"
+
+	"github.com/postyard/postyard/mailbox"
+)
+
+// selection is the session's view of the selected mailbox: the sequence
+// number map (seq n is uids[n-1]) and what the client has been told. The
+// server keeps it in step with the store through the mailbox's events.
+type selection struct {
+	mbox     mailbox.Mailbox
+	sub      *mailbox.Subscription
+	readOnly bool
+	uids     []mailbox.UID
+	// expunged holds UIDs expunged in the store but still in uids, until
+	// EXPUNGE (or VANISHED) may be sent.
+	expunged map[mailbox.UID]bool
+	// modseq is the highest MODSEQ the view has caught up with.
+	modseq mailbox.ModSeq
+	// sent holds the MODSEQ of flag changes already reported by this
+	// session's own STORE and FETCH, so their events are not reported again.
+	sent map[mailbox.UID]mailbox.ModSeq
+}
+
+// seq returns the sequence number of uid, or 0 if it is not in the view.
+func (s *selection) seq(uid mailbox.UID) uint32 {
+	i, ok := slices.BinarySearch(s.uids, uid)
+	if !ok {
+		return 0
+	}
+	return uint32(i + 1)
+}
+
+func (s *selection) maxUID() mailbox.UID {
+	if len(s.uids) == 0 {
+		return 0
+	}
+	return s.uids[len(s.uids)-1]
+}
+
+// uidSet resolves a set of sequence numbers (or, with uid, UIDs) against
+// the view. Sequence numbers beyond the view are an error (RFC 9051 §9);
+// UIDs need not exist.
+func (s *selection) uidSet(set seqSet, uid bool) (mailbox.UIDSet, error) {
+	var out mailbox.UIDSet
+	if uid {
+		for _, r := range set {
+			lo, hi := mailbox.UID(r.lo), mailbox.UID(r.hi)
+			if lo == 0 {
+				lo = s.maxUID()
+			}
+			if hi == 0 {
+				hi = s.maxUID()
+			}
+			if lo == 0 && hi == 0 {
+				continue
+			}
+			out = append(out, mailbox.UIDRange{Start: min(lo, hi), Stop: max(lo, hi)})
+		}
+		return out.Normalize(), nil
+	}
+	n := uint32(len(s.uids))
+	for _, r := range set {
+		lo, hi := r.lo, r.hi
+		if lo == 0 {
+			lo = n
+		}
+		if hi == 0 {
+			hi = n
+		}
+		if lo > hi {
+			lo, hi = hi, lo
+		}
+		if lo == 0 || hi > n {
+			return nil, bad("Invalid sequence number")
+		}
+		if hi-lo < 64 {
+			for i := lo; i <= hi; i++ {
+				out = append(out, mailbox.UIDRange{Start: s.uids[i-1], Stop: s.uids[i-1]})
+			}
+			continue
+		}
+		out = append(out, mailbox.UIDRange{Start: s.uids[lo-1], Stop: s.uids[hi-1]})
+	}
+	return out.Normalize(), nil
+}
+
+// inView reports whether uid is in the view and not pending expunge.
+func (s *selection) inView(uid mailbox.UID) bool {
+	return s.seq(uid) != 0 && !s.expunged[uid]
+}
+
+// closeSelection leaves the selected state's mailbox.
+func (c *conn) closeSelection() {
+	if c.sel != nil {
+		c.sel.sub.Close()
+		c.sel.mbox.Close()
+		c.sel = nil
+	}
+	if c.state == selectedState {
+		c.state = authenticated
+	}
+}
+
+// sync turns the pending events of the selected mailbox into untagged
+// responses: EXISTS, FETCH for flag changes and, when expunge is set,
+// EXPUNGE or VANISHED (RFC 9051 §5.2, §7.5.1). It returns errClose when
+// the mailbox is gone.
+func (c *conn) sync(ctx context.Context, expunge bool) error {
+	sel := c.sel
+	if sel == nil {
+		return nil
+	}
+	events := sel.sub.Events()
+	if len(events) > 0 {
+		grew := false
+		for _, ev := range events {
+			switch ev.Kind {
+			case mailbox.EventNew:
+				if ev.UID > sel.maxUID() {
+					sel.uids = append(sel.uids, ev.UID)
+					grew = true
+				}
+			case mailbox.EventExpunge:
+				if sel.seq(ev.UID) != 0 {
+					sel.expunged[ev.UID] = true
+				}
+			case mailbox.EventOverflow:
+				if err := c.resync(ctx); err != nil {
+					return err
+				}
+			case mailbox.EventGone:
+				c.bye("Mailbox no longer exists")
+				c.closeSelection()
+				return errClose
+			}
+		}
+		if grew {
+			c.untaggedf("%d EXISTS", len(sel.uids))
+		}
+		for _, ev := range events {
+			if ev.Kind != mailbox.EventFlags {
+				continue
+			}
+			if sent, ok := sel.sent[ev.UID]; ok && ev.ModSeq <= sent {
+				delete(sel.sent, ev.UID)
+				continue
+			}
+			if ev.ModSeq <= sel.modseq || !sel.inView(ev.UID) {
+				continue
+			}
+			c.flagsFetch(&mailbox.Message{UID: ev.UID, ModSeq: ev.ModSeq, Flags: ev.Flags, Keywords: ev.Keywords}, true)
+		}
+		for _, ev := range events {
+			sel.modseq = max(sel.modseq, ev.ModSeq)
+		}
+	}
+	if expunge && len(sel.expunged) > 0 {
+		c.sendExpunges()
+	}
+	return nil
+}
+
+// sendExpunges reports the pending expunges and removes them from the view.
+func (c *conn) sendExpunges() {
+	sel := c.sel
+	if c.qresync {
+		var gone mailbox.UIDSet
+		for _, u := range sel.uids {
+			if sel.expunged[u] {
+				gone.Add(u)
+			}
+		}
+		c.untagged("VANISHED " + gone.String())
+		sel.uids = slices.DeleteFunc(sel.uids, func(u mailbox.UID) bool { return sel.expunged[u] })
+	} else {
+		for i := len(sel.uids) - 1; i >= 0; i-- {
+			if sel.expunged[sel.uids[i]] {
+				c.untaggedf("%d EXPUNGE", i+1)
+				sel.uids = slices.Delete(sel.uids, i, i+1)
+			}
+		}
+	}
+	clear(sel.expunged)
+}
+
+// flagsFetch writes an untagged FETCH with a message's flags (with UID and
+// MODSEQ when the client uses them).
+func (c *conn) flagsFetch(m *mailbox.Message, unsolicited bool) {
+	sel := c.sel
+	r := c.newResp()
+	r.num(uint64(sel.seq(m.UID))).raw(" FETCH (")
+	writeFlags(r, m.Flags, m.Keywords, c.rev2)
+	if c.qresync || !unsolicited {
+		r.raw(" UID ").num(uint64(m.UID))
+	}
+	if c.condstore {
+		r.raw(" MODSEQ (").num(uint64(m.ModSeq)).raw(")")
+	}
+	r.raw(")")
+	c.endResp(r)
+}
+
+func writeFlags(r *resp, f mailbox.Flags, kws []string, rev2 bool) {
+	r.raw("FLAGS (")
+	n := 0
+	for _, name := range f.Names() {
+		if n > 0 {
+			r.sp()
+		}
+		r.raw(name)
+		n++
+	}
+	for _, kw := range kws {
+		if n > 0 {
+			r.sp()
+		}
+		r.raw(kw)
+		n++
+	}
+	r.raw(")")
+}
+
+// resync rebuilds the view after the subscription overflowed: it lists
+// the mailbox and reports new messages, flag changes and expunges.
+func (c *conn) resync(ctx context.Context) error {
+	sel := c.sel
+	clear(sel.sent)
+	present := make(map[mailbox.UID]bool, len(sel.uids))
+	var changed []mailbox.Message
+	var newUIDs []mailbox.UID
+	last := sel.maxUID()
+	top := sel.modseq
+	for m, err := range sel.mbox.Messages(ctx, mailbox.AllUIDs(), nil) {
+		if err != nil {
+			return err
+		}
+		present[m.UID] = true
+		top = max(top, m.ModSeq)
+		switch {
+		case m.UID > last:
+			newUIDs = append(newUIDs, m.UID)
+		case m.ModSeq > sel.modseq:
+			changed = append(changed, *m)
+		}
+	}
+	for _, u := range sel.uids {
+		if !present[u] {
+			sel.expunged[u] = true
+		}
+	}
+	if len(newUIDs) > 0 {
+		sel.uids = append(sel.uids, newUIDs...)
+		c.untaggedf("%d EXISTS", len(sel.uids))
+	}
+	for i := range changed {
+		if sel.inView(changed[i].UID) {
+			c.flagsFetch(&changed[i], true)
+		}
+	}
+	if st, err := sel.mbox.Status(ctx); err == nil {
+		top = max(top, st.HighestModSeq)
+	}
+	sel.modseq = top
+	return nil
+}
