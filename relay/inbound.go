@@ -1,0 +1,303 @@
+package relay
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"io"
+	"log/slog"
+	"time"
+
+	"github.com/postyard/postyard/mailbox"
+	"github.com/postyard/postyard/queue"
+	"github.com/postyard/postyard/smtp"
+)
+
+// Inbound is the smtp.Backend of a mail exchanger (port 25, or LMTP): each
+// recipient is checked by Policy at RCPT time; local recipients are
+// delivered to Deliverer and remote ones (for clients allowed to relay, and
+// alias targets) are put in Queue. The DATA reply is sent only once both
+// are durable. It is safe for concurrent use.
+type Inbound struct {
+	Policy    *Policy
+	Deliverer mailbox.Deliverer
+	// Queue takes relayed messages and the failure reports for local
+	// recipients whose delivery failed after others succeeded. Nil means
+	// nothing is relayed: remote recipients are refused at RCPT.
+	Queue queue.Queue
+	// QueueOptions are those the Queue was made with (Hostname, return
+	// limit) for the failure reports Inbound writes itself. Nil means the
+	// defaults.
+	QueueOptions *queue.Options
+	// Logger; nil means slog.Default().
+	Logger *slog.Logger
+}
+
+// NewSession implements smtp.Backend.
+func (in *Inbound) NewSession(ctx context.Context, c *smtp.ConnInfo) (smtp.Session, error) {
+	return &inSession{in: in, info: c}, nil
+}
+
+func (in *Inbound) logger() *slog.Logger {
+	if in.Logger != nil {
+		return in.Logger
+	}
+	return slog.Default()
+}
+
+// inSession is one connection's transaction state.
+type inSession struct {
+	in   *Inbound
+	info *smtp.ConnInfo
+	from smtp.Path
+	opts smtp.MailOptions
+	// rcpts are the accepted RCPTs in order, with where each goes.
+	rcpts []inRcpt
+	// hdr is the header section of the last message, for failure reports.
+	hdr []byte
+}
+
+type inRcpt struct {
+	to       smtp.Path
+	opts     smtp.RcptOptions
+	decision *Decision
+}
+
+func (s *inSession) Mail(ctx context.Context, from smtp.Path, opts *smtp.MailOptions) error {
+	s.from, s.opts, s.rcpts = from, *opts, nil
+	return nil
+}
+
+func (s *inSession) Rcpt(ctx context.Context, to smtp.Path, opts *smtp.RcptOptions) error {
+	d, err := s.in.Policy.Check(ctx, s.info, to)
+	if err != nil {
+		return err
+	}
+	if len(d.Forward) > 0 && s.in.Queue == nil {
+		return ErrRelayDenied
+	}
+	s.rcpts = append(s.rcpts, inRcpt{to: to, opts: *opts, decision: d})
+	return nil
+}
+
+func (s *inSession) Reset(ctx context.Context) { s.rcpts = nil }
+func (s *inSession) Close() error              { return nil }
+
+// Data implements smtp.Session.
+func (s *inSession) Data(ctx context.Context, r io.Reader) (string, error) {
+	errs, id, err := s.deliver(ctx, r)
+	if err != nil {
+		return "", err
+	}
+	// SMTP has one reply for all recipients: success if any copy was
+	// stored; the others get a failure report (RFC 5321 §6.1).
+	var failed []int
+	for i, e := range errs {
+		if e != nil {
+			failed = append(failed, i)
+		}
+	}
+	if len(failed) == len(errs) && len(errs) > 0 {
+		return "", errs[0]
+	}
+	if len(failed) > 0 {
+		s.report(ctx, failed, errs)
+	}
+	return id, nil
+}
+
+// LMTPData implements smtp.LMTPSession: one result per recipient.
+func (s *inSession) LMTPData(ctx context.Context, r io.Reader) ([]error, error) {
+	errs, _, err := s.deliver(ctx, r)
+	return errs, err
+}
+
+// deliver stores the message for every accepted recipient. It returns one
+// error per RCPT (nil when stored), the queue ID if the message was queued,
+// or an error when nothing was stored.
+func (s *inSession) deliver(ctx context.Context, r io.Reader) ([]error, string, error) {
+	// Where each local user's copy and each remote address comes from.
+	var (
+		users   []mailbox.Recipient
+		userOf  = make([][]int, len(s.rcpts)) // RCPT index → indexes in users
+		env     = &queue.Envelope{From: s.from, Options: s.opts}
+		remote  = make([][]int, len(s.rcpts)) // RCPT index → indexes in env.Recipients
+		seenUsr = map[string]int{}
+		seenFwd = map[string]int{}
+	)
+	for i, rc := range s.rcpts {
+		for _, u := range rc.decision.Users {
+			j, ok := seenUsr[u]
+			if !ok {
+				j = len(users)
+				seenUsr[u] = j
+				users = append(users, mailbox.Recipient{User: u})
+			}
+			userOf[i] = append(userOf[i], j)
+		}
+		for _, f := range rc.decision.Forward {
+			key := f.String()
+			j, ok := seenFwd[key]
+			if !ok {
+				j = len(env.Recipients)
+				seenFwd[key] = j
+				opts := rc.opts
+				if f.String() != rc.to.String() && opts.OriginalRcpt == "" {
+					opts.OriginalRcpt, opts.OriginalRcptType = rc.to.String(), "rfc822"
+				}
+				env.Recipients = append(env.Recipients, queue.Recipient{To: f, Options: opts})
+			}
+			remote[i] = append(remote[i], j)
+		}
+	}
+
+	// Keep the header section for failure reports (bounded).
+	hdr := &headerTap{max: 64 << 10}
+	r = io.TeeReader(r, hdr)
+
+	var (
+		localErrs []error
+		id        string
+		qerr      error
+	)
+	switch {
+	case len(users) == 0:
+		id, qerr = s.enqueue(ctx, env, r)
+	case len(env.Recipients) == 0:
+		localErrs, qerr = s.deliverLocal(ctx, r, users)
+	default:
+		// Both: stream the message to the queue and to the mailboxes at
+		// once; reply only when both are durable.
+		pr, pw := io.Pipe()
+		done := make(chan struct{})
+		go func() {
+			defer close(done)
+			var err error
+			id, err = s.enqueue(ctx, env, pr)
+			pr.CloseWithError(err)
+			qerr = err
+		}()
+		var lerr error
+		localErrs, lerr = s.deliverLocal(ctx, io.TeeReader(r, pw), users)
+		if lerr == nil {
+			_, lerr = io.Copy(pw, r) // whatever Deliver did not read
+		}
+		pw.CloseWithError(lerr)
+		<-done
+		if lerr != nil {
+			return nil, "", lerr
+		}
+	}
+	if qerr != nil {
+		return nil, "", qerr
+	}
+	errs := make([]error, len(s.rcpts))
+	for i := range s.rcpts {
+		for _, j := range userOf[i] {
+			if localErrs[j] != nil {
+				errs[i] = localErrs[j]
+			}
+		}
+	}
+	s.hdr = hdr.bytes()
+	return errs, id, nil
+}
+
+// enqueue puts the message in the queue for the remote recipients.
+func (s *inSession) enqueue(ctx context.Context, env *queue.Envelope, r io.Reader) (string, error) {
+	id, err := s.in.Queue.Enqueue(ctx, env, r)
+	if err != nil {
+		s.in.logger().Error("enqueue failed", "err", err)
+		return "", smtp.ErrTemporary
+	}
+	return string(id), nil
+}
+
+// deliverLocal stores the message, with a Return-Path (RFC 5321 §4.4), in
+// the users' mailboxes.
+func (s *inSession) deliverLocal(ctx context.Context, r io.Reader, users []mailbox.Recipient) ([]error, error) {
+	rp := []byte("Return-Path: <" + s.from.String() + ">\r\n")
+	errs, err := s.in.Deliverer.Deliver(ctx, io.MultiReader(bytes.NewReader(rp), r), users)
+	if err != nil {
+		var se *smtp.Error
+		if errors.As(err, &se) {
+			return nil, err
+		}
+		s.in.logger().Error("local delivery failed", "err", err)
+		return nil, smtp.ErrTemporary
+	}
+	for i, e := range errs {
+		if e != nil {
+			errs[i] = localError(e)
+		}
+	}
+	return errs, nil
+}
+
+// localError maps a mailbox error to an SMTP reply.
+func localError(err error) error {
+	switch {
+	case errors.Is(err, mailbox.ErrOverQuota):
+		return &smtp.Error{Code: 552, EnhancedCode: "5.2.2", Message: "Mailbox full", Err: err}
+	case errors.Is(err, mailbox.ErrNoSuchUser):
+		return &smtp.Error{Code: 550, EnhancedCode: "5.1.1", Message: "No such user here", Err: err}
+	}
+	var se *smtp.Error
+	if errors.As(err, &se) {
+		return err
+	}
+	return &smtp.Error{Code: 451, EnhancedCode: "4.3.0", Message: "Temporary local problem, try again later", Err: err}
+}
+
+// report sends a failure report to the sender for the RCPTs in failed,
+// whose local delivery failed while other recipients' succeeded (RFC 5321
+// §6.1, RFC 3464). It returns the message's header only, which is all that
+// was kept.
+func (s *inSession) report(ctx context.Context, failed []int, errs []error) {
+	log := s.in.logger()
+	if s.in.Queue == nil || s.from.IsNull() {
+		log.Warn("local delivery failed for some recipients; no report sent", "failed", len(failed), "from", s.from.String())
+		return
+	}
+	now := time.Now()
+	m := &queue.Message{ID: queue.NewID(now), Envelope: queue.Envelope{From: s.from, Options: s.opts}, Enqueued: now}
+	m.Envelope.Options.Return = smtp.DSNReturn("HDRS")
+	for i, rc := range s.rcpts {
+		m.Envelope.Recipients = append(m.Envelope.Recipients, queue.Recipient{To: rc.to, Options: rc.opts})
+		st := queue.RecipientStatus{State: queue.RecipientDelivered, LastAttempt: now, Attempts: 1}
+		if errs[i] != nil {
+			st.State, st.Err = queue.RecipientFailed, queue.AsDeliveryError(errs[i])
+		}
+		m.Recipients = append(m.Recipients, st)
+	}
+	opts := s.in.QueueOptions.Resolved()
+	open := func() (io.ReadCloser, error) { return io.NopCloser(bytes.NewReader(s.hdr)), nil }
+	notices := []queue.Notice{{Action: queue.ActionFailed, Recipients: failed}}
+	if _, err := queue.SendReports(ctx, s.in.Queue, m, notices, open, &opts, now); err != nil {
+		log.Error("failure report not sent", "err", err)
+	}
+}
+
+// headerTap keeps the header section of what is written to it, up to max
+// octets.
+type headerTap struct {
+	max  int
+	buf  []byte
+	done bool
+}
+
+func (h *headerTap) Write(p []byte) (int, error) {
+	if h.done {
+		return len(p), nil
+	}
+	start := max(0, len(h.buf)-3)
+	h.buf = append(h.buf, p[:min(len(p), h.max-len(h.buf))]...)
+	if i := bytes.Index(h.buf[start:], []byte("\r\n\r\n")); i >= 0 {
+		h.buf, h.done = h.buf[:start+i+4], true
+	} else if len(h.buf) >= h.max {
+		h.done = true
+	}
+	return len(p), nil
+}
+
+func (h *headerTap) bytes() []byte { return h.buf }
