@@ -109,8 +109,11 @@ func (r *Resolver) exchangeOne(ctx context.Context, network, server string, q *d
 		switch {
 		case err != nil && (network == "tcp" || !errors.As(err, &de)):
 			return nil, err
-		case err != nil && resp != nil && resp.Truncated && answers(resp, q):
-			return resp, nil // a truncated answer that does not unpack: TCP will do
+		case err != nil && resp != nil && answers(resp, q):
+			// Our answer, but it does not unpack: truncated (with TC, or
+			// by a server that sent more than UDPSize). TCP will do.
+			resp.Truncated = true
+			return resp, nil
 		case err != nil:
 			continue // an unparsable datagram
 		case !answers(resp, q) && network == "udp":

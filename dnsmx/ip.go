@@ -46,7 +46,7 @@ func (r *Resolver) LookupIP(ctx context.Context, network, host string) (*IPResul
 	default:
 		return nil, newError("LookupIP", host, ErrInvalidName, fmt.Errorf("unknown network %q", network))
 	}
-	if ip, err := netip.ParseAddr(host); err == nil {
+	if ip, ok := parseIP(host); ok {
 		return &IPResult{Name: host, Canonical: host, Addrs: []netip.Addr{ip}}, nil
 	}
 	name, err := normalizeOp("A", host)
@@ -60,41 +60,45 @@ func (r *Resolver) LookupIP(ctx context.Context, network, host string) (*IPResul
 	return &IPResult{Name: name, Canonical: a.canonical, Addrs: a.addrs, Authentic: a.authentic}, nil
 }
 
+// outcome is what one query gave: the rrset (nil on failure) and error.
+type outcome struct {
+	set *rrset
+	err error
+}
+
 // lookupAddrs runs the AAAA and A queries for name (normalized) in
 // parallel, or only the families asked for.
 func (r *Resolver) lookupAddrs(ctx context.Context, name string, v4, v6 bool) addrs {
-	type result struct {
-		set *rrset
-		err error
-	}
-	var res6, res4 result
-	if v4 && v6 {
-		// Both from the cache, or one query in flight while the other runs here.
+	var res6, res4 outcome
+	switch {
+	case v4 && v6:
 		s6, ok6 := r.peek(name, dns.TypeAAAA)
 		s4, ok4 := r.peek(name, dns.TypeA)
-		switch {
-		case ok6 && ok4:
-			res6 = result{s6, s6.errOrNil()}
-			res4 = result{s4, s4.errOrNil()}
-		default:
-			done := make(chan struct{})
-			go func() {
-				defer close(done)
-				res6.set, res6.err = r.query(ctx, name, dns.TypeAAAA)
-			}()
-			res4.set, res4.err = r.query(ctx, name, dns.TypeA)
-			<-done
+		if ok6 && ok4 {
+			res6, res4 = outcome{s6, s6.errOrNil()}, outcome{s4, s4.errOrNil()}
+		} else {
+			res6, res4 = r.queryBoth(ctx, name)
 		}
-	} else if v6 {
+	case v6:
 		res6.set, res6.err = r.query(ctx, name, dns.TypeAAAA)
-	} else {
+	default:
 		res4.set, res4.err = r.query(ctx, name, dns.TypeA)
 	}
 
 	a := addrs{canonical: name, authentic: true}
 	var errs []error
 	cacheable := true
-	for _, res := range [...]result{res6, res4} {
+	results := [...]outcome{res6, res4}
+	n := 0
+	for _, res := range results {
+		if res.set != nil {
+			n += len(res.set.rrs)
+		}
+	}
+	if n > 0 {
+		a.addrs = make([]netip.Addr, 0, n)
+	}
+	for _, res := range results {
 		switch {
 		case res.set == nil && res.err == nil:
 			continue // family not asked for
@@ -134,6 +138,18 @@ func (r *Resolver) lookupAddrs(ctx context.Context, name string, v4, v6 bool) ad
 		}
 	}
 	return a
+}
+
+// queryBoth asks for AAAA and A at once.
+func (r *Resolver) queryBoth(ctx context.Context, name string) (res6, res4 outcome) {
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		res6.set, res6.err = r.query(ctx, name, dns.TypeAAAA)
+	}()
+	res4.set, res4.err = r.query(ctx, name, dns.TypeA)
+	<-done
+	return res6, res4
 }
 
 // minExpiry returns the earlier of two expiries, where zero means unset.

@@ -124,8 +124,19 @@ func isIPLiteral(host string) bool {
 	if strings.HasPrefix(host, "[") && strings.HasSuffix(host, "]") {
 		return true
 	}
-	_, err := netip.ParseAddr(host)
-	return err == nil
+	_, ok := parseIP(host)
+	return ok
+}
+
+// parseIP parses an IP address, without the cost of netip.ParseAddr's error
+// for the names that cannot be one (IPv4 is digits and dots; IPv6 has a
+// colon).
+func parseIP(s string) (netip.Addr, bool) {
+	if strings.IndexByte(s, ':') < 0 && strings.Trim(s, "0123456789.") != "" {
+		return netip.Addr{}, false
+	}
+	ip, err := netip.ParseAddr(s)
+	return ip, err == nil
 }
 
 // reverseLabels returns the labels for ip under in-addr.arpa or ip6.arpa

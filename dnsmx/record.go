@@ -107,20 +107,29 @@ type STSRecord struct {
 // ParseSTSRecord parses an MTA-STS TXT record ("v=STSv1; id=20160831085700Z;").
 // Unknown fields are ignored; of repeated fields the first counts.
 func ParseSTSRecord(txt string) (*STSRecord, error) {
-	fields, err := parseFields(txt, "v=STSv1")
+	id, err := recordField("MTA-STS record", txt, "v=STSv1", "id")
 	if err != nil {
-		return nil, malformed("MTA-STS record", err)
+		return nil, err
+	}
+	if len(id) > 32 || !allAlnum(id) {
+		return nil, malformed("MTA-STS record", fmt.Errorf("bad id %q", id))
+	}
+	return &STSRecord{ID: id}, nil
+}
+
+// recordField parses txt as a record of version and returns the value of
+// its first field called name.
+func recordField(op, txt, version, name string) (string, error) {
+	fields, err := parseFields(txt, version)
+	if err != nil {
+		return "", malformed(op, err)
 	}
 	for _, f := range fields {
-		if f.name != "id" {
-			continue
+		if f.name == name {
+			return f.value, nil
 		}
-		if len(f.value) > 32 || !allAlnum(f.value) {
-			return nil, malformed("MTA-STS record", fmt.Errorf("bad id %q", f.value))
-		}
-		return &STSRecord{ID: f.value}, nil
 	}
-	return nil, malformed("MTA-STS record", errors.New("no id"))
+	return "", malformed(op, fmt.Errorf("no %s", name))
 }
 
 // LookupMTASTS returns the MTA-STS record at "_mta-sts." + domain (RFC 8461
@@ -129,11 +138,7 @@ func ParseSTSRecord(txt string) (*STSRecord, error) {
 // ErrMultipleRecords and ErrMalformed (all permanent) mean the domain has no
 // MTA-STS policy available.
 func LookupMTASTS(ctx context.Context, l Lookuper, domain string) (*STSRecord, error) {
-	txt, err := selectTXT(ctx, l, "MTA-STS", "_mta-sts."+domain, func(s string) bool { return startsRecord(s, "v=STSv1") })
-	if err != nil {
-		return nil, err
-	}
-	return ParseSTSRecord(txt)
+	return lookupRecord(ctx, l, "MTA-STS", "_mta-sts."+domain, "v=STSv1", ParseSTSRecord)
 }
 
 // TLSRPTRecord is an SMTP TLS Reporting record (RFC 8460 §3).
@@ -147,32 +152,26 @@ type TLSRPTRecord struct {
 // ("v=TLSRPTv1; rua=mailto:tlsrpt@example.com"). It needs at least one
 // mailto: or https: URI in the first rua field; unknown fields are ignored.
 func ParseTLSRPTRecord(txt string) (*TLSRPTRecord, error) {
-	fields, err := parseFields(txt, "v=TLSRPTv1")
+	rua, err := recordField("TLS-RPT record", txt, "v=TLSRPTv1", "rua")
 	if err != nil {
-		return nil, malformed("TLS-RPT record", err)
+		return nil, err
 	}
-	for _, f := range fields {
-		if f.name != "rua" {
+	rec := &TLSRPTRecord{}
+	for s := range strings.SplitSeq(rua, ",") {
+		u, err := url.Parse(s)
+		if err != nil {
 			continue
 		}
-		rec := &TLSRPTRecord{}
-		for s := range strings.SplitSeq(f.value, ",") {
-			u, err := url.Parse(s)
-			if err != nil {
-				continue
-			}
-			switch {
-			case u.Scheme == "mailto" && u.Opaque != "",
-				u.Scheme == "https" && u.Host != "":
-				rec.RUA = append(rec.RUA, u)
-			}
+		switch {
+		case u.Scheme == "mailto" && u.Opaque != "",
+			u.Scheme == "https" && u.Host != "":
+			rec.RUA = append(rec.RUA, u)
 		}
-		if len(rec.RUA) == 0 {
-			return nil, malformed("TLS-RPT record", fmt.Errorf("no mailto: or https: URI in %q", f.value))
-		}
-		return rec, nil
 	}
-	return nil, malformed("TLS-RPT record", errors.New("no rua"))
+	if len(rec.RUA) == 0 {
+		return nil, malformed("TLS-RPT record", fmt.Errorf("no mailto: or https: URI in %q", rua))
+	}
+	return rec, nil
 }
 
 // LookupTLSRPT returns the TLS reporting record at "_smtp._tls." + domain
@@ -180,11 +179,17 @@ func ParseTLSRPTRecord(txt string) (*TLSRPTRecord, error) {
 // domain (MTA-STS and DANE). Exactly one record starting with "v=TLSRPTv1"
 // must exist and parse; otherwise the domain does not do TLS reporting.
 func LookupTLSRPT(ctx context.Context, l Lookuper, domain string) (*TLSRPTRecord, error) {
-	txt, err := selectTXT(ctx, l, "TLS-RPT", "_smtp._tls."+domain, func(s string) bool { return startsRecord(s, "v=TLSRPTv1") })
+	return lookupRecord(ctx, l, "TLS-RPT", "_smtp._tls."+domain, "v=TLSRPTv1", ParseTLSRPTRecord)
+}
+
+// lookupRecord selects the one TXT record at name that starts with version
+// (RFC 8461 §3.1, RFC 8460 §3) and parses it.
+func lookupRecord[T any](ctx context.Context, l Lookuper, op, name, version string, parse func(string) (*T, error)) (*T, error) {
+	txt, err := selectTXT(ctx, l, op, name, func(s string) bool { return startsRecord(s, version) })
 	if err != nil {
 		return nil, err
 	}
-	return ParseTLSRPTRecord(txt)
+	return parse(txt)
 }
 
 // malformed is the permanent error for a record or policy that does not

@@ -3,6 +3,7 @@ package dnsmx
 import (
 	"context"
 	"log/slog"
+	"math"
 	"net"
 	"net/netip"
 	"strings"
@@ -128,11 +129,7 @@ func (r *Resolver) init() {
 			r.servers = systemNameservers()
 		}
 		r.servers = withPorts(r.servers)
-		size := r.CacheSize
-		if size == 0 {
-			size = DefaultCacheSize
-		}
-		r.cache = newLRU[cacheKey, any](size)
+		r.cache = newLRU[cacheKey, any](orDefault(r.CacheSize, DefaultCacheSize, 0))
 	})
 }
 
@@ -168,52 +165,23 @@ func (r *Resolver) logger() *slog.Logger {
 	return slog.Default()
 }
 
-func (r *Resolver) timeout() time.Duration {
+// orDefault applies the convention of every limit: zero means def,
+// negative means neg (none or unlimited), anything else is itself.
+func orDefault[T int | time.Duration](v, def, neg T) T {
 	switch {
-	case r.Timeout == 0:
-		return DefaultTimeout
-	case r.Timeout < 0:
-		return 0
+	case v == 0:
+		return def
+	case v < 0:
+		return neg
 	}
-	return r.Timeout
+	return v
 }
 
-func (r *Resolver) rounds() int {
-	switch {
-	case r.Retries == 0:
-		return 1 + DefaultRetries
-	case r.Retries < 0:
-		return 1
-	}
-	return 1 + r.Retries
-}
+func (r *Resolver) timeout() time.Duration { return orDefault(r.Timeout, DefaultTimeout, 0) }
+func (r *Resolver) rounds() int            { return 1 + orDefault(r.Retries, DefaultRetries, 0) }
+func (r *Resolver) maxCNAME() int          { return orDefault(r.MaxCNAME, DefaultMaxCNAME, 0) }
+func (r *Resolver) maxHosts() int          { return orDefault(r.MaxHosts, DefaultMaxHosts, math.MaxInt) }
 
 func (r *Resolver) udpSize() int {
-	switch {
-	case r.UDPSize == 0:
-		return DefaultUDPSize
-	case r.UDPSize < 0:
-		return 0
-	}
-	return min(r.UDPSize, dns.MaxMsgSize)
-}
-
-func (r *Resolver) maxCNAME() int {
-	switch {
-	case r.MaxCNAME == 0:
-		return DefaultMaxCNAME
-	case r.MaxCNAME < 0:
-		return 0
-	}
-	return r.MaxCNAME
-}
-
-func (r *Resolver) maxHosts() int {
-	switch {
-	case r.MaxHosts == 0:
-		return DefaultMaxHosts
-	case r.MaxHosts < 0:
-		return int(^uint(0) >> 1)
-	}
-	return r.MaxHosts
+	return min(orDefault(r.UDPSize, DefaultUDPSize, 0), dns.MaxMsgSize)
 }

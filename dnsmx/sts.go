@@ -53,12 +53,7 @@ func (f *HTTPSFetcher) FetchPolicy(ctx context.Context, domain string) ([]byte, 
 		c = *f.Client
 	}
 	c.CheckRedirect = func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }
-	switch t := f.Timeout; {
-	case t == 0:
-		c.Timeout = DefaultFetchTimeout
-	case t > 0:
-		c.Timeout = t
-	}
+	c.Timeout = orDefault(f.Timeout, DefaultFetchTimeout, 0)
 	domain, err := normalize(domain)
 	if err != nil {
 		return nil, err
@@ -129,11 +124,7 @@ func (s *STS) init() {
 		if s.fetcher == nil {
 			s.fetcher = &HTTPSFetcher{}
 		}
-		size := s.CacheSize
-		if size == 0 {
-			size = DefaultSTSCacheSize
-		}
-		s.cache = newLRU[string, *STSPolicy](size)
+		s.cache = newLRU[string, *STSPolicy](orDefault(s.CacheSize, DefaultSTSCacheSize, 0))
 	})
 }
 

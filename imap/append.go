@@ -21,10 +21,7 @@ func tryCreate(err error) error {
 // APPENDLIMIT (RFC 7889) and literal8 (RFC 3516). The message is streamed
 // into the store.
 func (c *conn) appendCmd(ctx context.Context, cmd *command) error {
-	if err := c.sc.SP(); err != nil {
-		return err
-	}
-	name, err := c.readMailbox()
+	name, err := c.spMailbox()
 	if err != nil {
 		return err
 	}

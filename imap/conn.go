@@ -311,7 +311,7 @@ func (c *conn) command(ctx context.Context) (err error) {
 		if v := recover(); v != nil {
 			c.logger().Error("panic", "panic", v, "stack", string(debug.Stack()))
 			if cmd.tag != "" {
-				c.tagged(cmd.tag, errServerBug)
+				c.taggedErr(cmd.tag, errServerBug)
 			}
 			c.bye("Internal server error")
 			err = errClose
@@ -414,8 +414,6 @@ func (c *conn) taggedErr(tag string, err error) {
 	}
 	c.taggedText(tag, status, code, text)
 }
-
-func (c *conn) tagged(tag string, err error) { c.taggedErr(tag, err) }
 
 func (c *conn) taggedText(tag, status, code, text string) {
 	c.w.WriteString(tag)

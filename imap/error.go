@@ -27,10 +27,10 @@ func (e *Error) Error() string {
 
 func (e *Error) Unwrap() error { return e.Err }
 
-func bad(text string) error          { return &Error{Bad: true, Text: text} }
-func no(code, text string) error     { return &Error{Code: code, Text: text} }
-func badCode(code, t string) error   { return &Error{Bad: true, Code: code, Text: t} }
-func isBad(err error) bool           { e, ok := asError(err); return ok && e.Bad }
+func bad(text string) error        { return &Error{Bad: true, Text: text} }
+func no(code, text string) error   { return &Error{Code: code, Text: text} }
+func badCode(code, t string) error { return &Error{Bad: true, Code: code, Text: t} }
+func isBad(err error) bool         { e, ok := asError(err); return ok && e.Bad }
 func asError(err error) (*Error, bool) {
 	var e *Error
 	ok := errors.As(err, &e)

@@ -7,7 +7,6 @@ import (
 	"errors"
 	"io"
 	"mime/quotedprintable"
-	"strconv"
 	"strings"
 
 	"github.com/postyard/postyard/mailbox"
@@ -73,7 +72,6 @@ func (c *conn) readFetchItems() ([]fetchItem, error) {
 		})
 		return items, err
 	}
-	save := c.sc.Rest()
 	word := strings.ToUpper(c.sc.TokenFunc(isFetchWordChar))
 	macro := map[string][]fetchKind{
 		"ALL":  {fetchFlags, fetchInternalDate, fetchSize, fetchEnvelope},
@@ -87,7 +85,7 @@ func (c *conn) readFetchItems() ([]fetchItem, error) {
 		}
 		return items, nil
 	}
-	it, err := c.finishFetchItem(word, len(save))
+	it, err := c.finishFetchItem(word)
 	return []fetchItem{it}, err
 }
 
@@ -98,10 +96,10 @@ var kindNames = map[fetchKind]string{
 
 func (c *conn) readFetchItem() (fetchItem, error) {
 	word := strings.ToUpper(c.sc.TokenFunc(isFetchWordChar))
-	return c.finishFetchItem(word, 0)
+	return c.finishFetchItem(word)
 }
 
-func (c *conn) finishFetchItem(word string, _ int) (fetchItem, error) {
+func (c *conn) finishFetchItem(word string) (fetchItem, error) {
 	simple := map[string]fetchKind{
 		"UID": fetchUID, "FLAGS": fetchFlags, "INTERNALDATE": fetchInternalDate, "RFC822.SIZE": fetchSize,
 		"ENVELOPE": fetchEnvelope, "BODYSTRUCTURE": fetchBodyStructure, "MODSEQ": fetchModSeq,
@@ -231,10 +229,7 @@ func (c *conn) readSection(binary bool) (section, error) {
 // fetch runs FETCH and UID FETCH (RFC 9051 §6.4.5, §6.4.9) with
 // CHANGEDSINCE and VANISHED (RFC 7162 §3.1.4, §3.2.6).
 func (c *conn) fetch(ctx context.Context, cmd *command) error {
-	if err := c.sc.SP(); err != nil {
-		return err
-	}
-	set, err := c.readSeqSet()
+	set, err := c.spSeqSet()
 	if err != nil {
 		return err
 	}
@@ -377,7 +372,7 @@ func (c *conn) fetchOne(ctx context.Context, seq uint32, m *mailbox.Message, ite
 		case fetchUID:
 			r.raw("UID ").num(uint64(m.UID))
 		case fetchFlags:
-			writeFlags(r, m.Flags, m.Keywords, c.rev2)
+			writeFlags(r, m.Flags, m.Keywords)
 		case fetchInternalDate:
 			r.raw(`INTERNALDATE "`).raw(formatDateTime(m.InternalDate)).raw(`"`)
 		case fetchSize:
@@ -737,5 +732,3 @@ func writeExtension(r *resp, p *mailbox.Part) {
 	}
 	r.sp().nilOr(p.Location)
 }
-
-var _ = strconv.Itoa

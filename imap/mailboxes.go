@@ -70,10 +70,7 @@ func (c *conn) create(ctx context.Context, cmd *command) error {
 }
 
 func (c *conn) oneMailboxArg() (string, error) {
-	if err := c.sc.SP(); err != nil {
-		return "", err
-	}
-	name, err := c.readMailbox()
+	name, err := c.spMailbox()
 	if err != nil {
 		return "", err
 	}
@@ -94,17 +91,11 @@ func (c *conn) deleteCmd(ctx context.Context, cmd *command) error {
 
 // rename runs RENAME (RFC 9051 §6.3.6).
 func (c *conn) rename(ctx context.Context, cmd *command) error {
-	if err := c.sc.SP(); err != nil {
-		return err
-	}
-	from, err := c.readMailbox()
+	from, err := c.spMailbox()
 	if err != nil {
 		return err
 	}
-	if err := c.sc.SP(); err != nil {
-		return err
-	}
-	to, err := c.readMailbox()
+	to, err := c.spMailbox()
 	if err != nil {
 		return err
 	}
@@ -158,10 +149,7 @@ func (c *conn) readStatusItems() ([]string, error) {
 
 // status runs STATUS.
 func (c *conn) status(ctx context.Context, cmd *command) error {
-	if err := c.sc.SP(); err != nil {
-		return err
-	}
-	name, err := c.readMailbox()
+	name, err := c.spMailbox()
 	if err != nil {
 		return err
 	}
@@ -331,6 +319,9 @@ func (c *conn) list(ctx context.Context, cmd *command) error {
 	}
 	for i, p := range patterns {
 		p = ref + p
+		if len(p) > 1024 {
+			return bad("Pattern too long")
+		}
 		if !c.utf8 {
 			if dec, err := DecodeUTF7(p); err == nil {
 				p = dec

@@ -70,6 +70,22 @@ func (c *conn) readSeqSet() (seqSet, error) {
 	return parseSeqSet(tok, defInt(c.s.MaxSeqSetRanges, DefaultMaxSeqSetRanges))
 }
 
+// spSeqSet reads a space and a sequence set.
+func (c *conn) spSeqSet() (seqSet, error) {
+	if err := c.sc.SP(); err != nil {
+		return nil, err
+	}
+	return c.readSeqSet()
+}
+
+// spMailbox reads a space and a mailbox name.
+func (c *conn) spMailbox() (string, error) {
+	if err := c.sc.SP(); err != nil {
+		return "", err
+	}
+	return c.readMailbox()
+}
+
 // flagList parses flags (system flags and keywords) as in STORE and APPEND.
 type flagList struct {
 	flags    mailbox.Flags

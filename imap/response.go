@@ -13,10 +13,10 @@ type resp struct {
 	utf8 bool // the client accepts UTF-8 in quoted strings
 }
 
-func (r *resp) raw(s string) *resp     { r.b = append(r.b, s...); return r }
-func (r *resp) byte_(c byte) *resp     { r.b = append(r.b, c); return r }
-func (r *resp) num(n uint64) *resp     { r.b = strconv.AppendUint(r.b, n, 10); return r }
-func (r *resp) sp() *resp              { return r.byte_(' ') }
+func (r *resp) raw(s string) *resp { r.b = append(r.b, s...); return r }
+func (r *resp) byte_(c byte) *resp { r.b = append(r.b, c); return r }
+func (r *resp) num(n uint64) *resp { r.b = strconv.AppendUint(r.b, n, 10); return r }
+func (r *resp) sp() *resp          { return r.byte_(' ') }
 func (r *resp) nilOr(s string) *resp {
 	if s == "" {
 		return r.raw("NIL")

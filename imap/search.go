@@ -47,7 +47,8 @@ func (c *conn) readSearchKey(needs *searchNeeds) (*searchKey, error) {
 		if err != nil {
 			return nil, err
 		}
-		return &searchKey{op: "UIDS", uids: c.sel.seqUIDs(set)}, nil
+		uids, err := c.sel.seqUIDs(set, true)
+		return &searchKey{op: "UIDS", uids: uids}, err
 	}
 	word := strings.ToUpper(c.sc.TokenFunc(isFetchWordChar))
 	k := &searchKey{op: word}
@@ -319,28 +320,6 @@ func (c *conn) search(ctx context.Context, cmd *command) error {
 	}
 	c.endResp(r)
 	return nil
-}
-
-// seqUIDs resolves sequence numbers leniently (numbers beyond the view
-// match nothing), as SEARCH wants.
-func (s *selection) seqUIDs(set seqSet) mailbox.UIDSet {
-	n := uint32(len(s.uids))
-	var out mailbox.UIDSet
-	for _, r := range set {
-		lo, hi := r.lo, r.hi
-		if lo == 0 {
-			lo = n
-		}
-		if hi == 0 {
-			hi = n
-		}
-		lo, hi = min(lo, hi), min(max(lo, hi), n)
-		if lo == 0 || lo > hi {
-			continue
-		}
-		out = append(out, mailbox.UIDRange{Start: s.uids[lo-1], Stop: s.uids[hi-1]})
-	}
-	return out.Normalize()
 }
 
 func (k *searchKey) uses(op string) bool {

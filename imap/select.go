@@ -18,10 +18,7 @@ type qresyncParams struct {
 // selectCmd runs SELECT and EXAMINE (RFC 9051 §6.3.2, §6.3.3) with the
 // CONDSTORE and QRESYNC parameters (RFC 7162 §3.1.8, §3.2.5).
 func (c *conn) selectCmd(ctx context.Context, cmd *command) error {
-	if err := c.sc.SP(); err != nil {
-		return err
-	}
-	name, err := c.readMailbox()
+	name, err := c.spMailbox()
 	if err != nil {
 		return err
 	}

@@ -62,6 +62,13 @@ func (s *selection) uidSet(set seqSet, uid bool) (mailbox.UIDSet, error) {
 		}
 		return out.Normalize(), nil
 	}
+	return s.seqUIDs(set, false)
+}
+
+// seqUIDs resolves sequence numbers. Numbers beyond the view are an error
+// unless lenient is set (SEARCH), when they match nothing.
+func (s *selection) seqUIDs(set seqSet, lenient bool) (mailbox.UIDSet, error) {
+	var out mailbox.UIDSet
 	n := uint32(len(s.uids))
 	for _, r := range set {
 		lo, hi := r.lo, r.hi
@@ -71,18 +78,16 @@ func (s *selection) uidSet(set seqSet, uid bool) (mailbox.UIDSet, error) {
 		if hi == 0 {
 			hi = n
 		}
-		if lo > hi {
-			lo, hi = hi, lo
+		lo, hi = min(lo, hi), max(lo, hi)
+		if lenient {
+			if hi = min(hi, n); lo == 0 || lo > hi {
+				continue
+			}
 		}
 		if lo == 0 || hi > n {
 			return nil, bad("Invalid sequence number")
 		}
-		if hi-lo < 64 {
-			for i := lo; i <= hi; i++ {
-				out = append(out, mailbox.UIDRange{Start: s.uids[i-1], Stop: s.uids[i-1]})
-			}
-			continue
-		}
+		// The range covers the UIDs between its ends: all in the view.
 		out = append(out, mailbox.UIDRange{Start: s.uids[lo-1], Stop: s.uids[hi-1]})
 	}
 	return out.Normalize(), nil
@@ -193,7 +198,7 @@ func (c *conn) flagsFetch(m *mailbox.Message, unsolicited bool) {
 	sel := c.sel
 	r := c.newResp()
 	r.num(uint64(sel.seq(m.UID))).raw(" FETCH (")
-	writeFlags(r, m.Flags, m.Keywords, c.rev2)
+	writeFlags(r, m.Flags, m.Keywords)
 	if c.qresync || !unsolicited {
 		r.raw(" UID ").num(uint64(m.UID))
 	}
@@ -204,7 +209,7 @@ func (c *conn) flagsFetch(m *mailbox.Message, unsolicited bool) {
 	c.endResp(r)
 }
 
-func writeFlags(r *resp, f mailbox.Flags, kws []string, rev2 bool) {
+func writeFlags(r *resp, f mailbox.Flags, kws []string) {
 	r.raw("FLAGS (")
 	n := 0
 	for _, name := range f.Names() {

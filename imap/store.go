@@ -10,10 +10,7 @@ import (
 // store runs STORE and UID STORE (RFC 9051 §6.4.6) with UNCHANGEDSINCE
 // (RFC 7162 §3.1.3).
 func (c *conn) store(ctx context.Context, cmd *command) error {
-	if err := c.sc.SP(); err != nil {
-		return err
-	}
-	set, err := c.readSeqSet()
+	set, err := c.spSeqSet()
 	if err != nil {
 		return err
 	}
@@ -112,7 +109,7 @@ func (c *conn) store(ctx context.Context, cmd *command) error {
 func (c *conn) storeFetch(m *mailbox.Message, uid bool) {
 	r := c.newResp()
 	r.num(uint64(c.sel.seq(m.UID))).raw(" FETCH (")
-	writeFlags(r, m.Flags, m.Keywords, c.rev2)
+	writeFlags(r, m.Flags, m.Keywords)
 	if uid || c.qresync {
 		r.raw(" UID ").num(uint64(m.UID))
 	}
@@ -126,17 +123,11 @@ func (c *conn) storeFetch(m *mailbox.Message, uid bool) {
 // copyCmd runs COPY, MOVE and their UID forms (RFC 9051 §6.4.7, §6.4.8;
 // RFC 6851; COPYUID, RFC 4315).
 func (c *conn) copyCmd(ctx context.Context, cmd *command) error {
-	if err := c.sc.SP(); err != nil {
-		return err
-	}
-	set, err := c.readSeqSet()
+	set, err := c.spSeqSet()
 	if err != nil {
 		return err
 	}
-	if err := c.sc.SP(); err != nil {
-		return err
-	}
-	dest, err := c.readMailbox()
+	dest, err := c.spMailbox()
 	if err != nil {
 		return err
 	}

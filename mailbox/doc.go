@@ -39,6 +39,18 @@
 //     file-backed stores they are durable then too (file and directory
 //     fsynced).
 //
+// # Implementing a Store
+//
+// Besides the rules above and the method docs, an implementation should
+// use the shared pieces so that every store behaves alike: [CleanName]
+// and [ValidUserName] on every name it is given, [NormalizeKeywords] on
+// keywords and [FlagOp.Apply] to change flags, [UIDSet.Normalize] on sets
+// from callers, [QuotaUsage.Allows] for quota, [Parse] (on an
+// io.TeeReader of what it writes) for [Metadata], and one [Hub] per
+// mailbox, published to while holding the lock that orders changes. Wrap
+// the sentinel errors with %w. Run package mailboxtest in the store's
+// tests, with -race.
+//
 // # Standards
 //
 //   - RFC 9051 IMAP4rev2: the mailbox model of §2.3 (UIDs and UIDVALIDITY

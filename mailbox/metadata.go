@@ -150,7 +150,9 @@ func (p *Part) IsMultipart() bool { return len(p.Parts) > 0 }
 // Walk calls fn for p and each part below it, depth first, with the IMAP
 // section number of each (RFC 9051 §6.4.5: nil for the root, []int{1, 2}
 // for "1.2"). The parts of a message/rfc822 part's message are numbered
-// below that part, as IMAP does. Walk stops early when fn returns false.
+// below that part, as IMAP does. The body of a message that is not
+// multipart is IMAP section 1 too, which Walk does not yield separately.
+// Walk stops early when fn returns false.
 func (p *Part) Walk(fn func(section []int, part *Part) bool) {
 	p.walk(nil, fn)
 }

@@ -155,14 +155,14 @@ func (is *interopServer) checkLeft(t *testing.T, keep bool) {
 	}
 }
 
-// checkDownloaded checks the downloaded messages against interopMessages,
-// in order. With lf, the client stored them with LF line endings.
-func checkDownloaded(t *testing.T, got []string, lf bool) {
+// checkDownloaded checks the downloaded messages against want, in order.
+// With lf, the client stored them with LF line endings.
+func checkDownloaded(t *testing.T, got, want []string, lf bool) {
 	t.Helper()
-	if len(got) != len(interopMessages) {
-		t.Fatalf("downloaded %d messages, want %d", len(got), len(interopMessages))
+	if len(got) != len(want) {
+		t.Fatalf("downloaded %d messages, want %d", len(got), len(want))
 	}
-	for i, want := range interopMessages {
+	for i, want := range want {
 		if lf {
 			want = strings.ReplaceAll(want, "\r\n", "\n")
 		}
@@ -239,21 +239,21 @@ func TestInteropPoplib(t *testing.T) {
 	t.Run("stls-delete", func(t *testing.T) {
 		is := startInterop(t, nil)
 		dir, _ := run(t, is, "stls-delete")
-		checkDownloaded(t, readDir(t, dir, "*.eml"), false)
+		checkDownloaded(t, readDir(t, dir, "*.eml"), interopMessages, false)
 		checkReport(t, dir)
 		is.checkLeft(t, false)
 	})
 	t.Run("stls-keep", func(t *testing.T) {
 		is := startInterop(t, nil)
 		dir, _ := run(t, is, "stls-keep")
-		checkDownloaded(t, readDir(t, dir, "*.eml"), false)
+		checkDownloaded(t, readDir(t, dir, "*.eml"), interopMessages, false)
 		checkReport(t, dir)
 		is.checkLeft(t, true)
 	})
 	t.Run("implicit-tls", func(t *testing.T) {
 		is := startInterop(t, nil)
 		dir, _ := run(t, is, "implicit")
-		checkDownloaded(t, readDir(t, dir, "*.eml"), false)
+		checkDownloaded(t, readDir(t, dir, "*.eml"), interopMessages, false)
 		checkReport(t, dir)
 		is.checkLeft(t, true)
 	})
@@ -263,7 +263,7 @@ func TestInteropPoplib(t *testing.T) {
 		is.checkLeft(t, true)
 		// The lock was released with the connection: a new session works.
 		dir, _ := run(t, is, "stls-keep")
-		checkDownloaded(t, readDir(t, dir, "*.eml"), false)
+		checkDownloaded(t, readDir(t, dir, "*.eml"), interopMessages, false)
 	})
 	t.Run("in-use", func(t *testing.T) {
 		is := startInterop(t, nil)
@@ -275,7 +275,7 @@ func TestInteropPoplib(t *testing.T) {
 	t.Run("leave-mail", func(t *testing.T) {
 		is := startInterop(t, func(s *pop3.Server) { s.Policy.LeaveMail = true })
 		dir, _ := run(t, is, "stls-delete")
-		checkDownloaded(t, readDir(t, dir, "*.eml"), false)
+		checkDownloaded(t, readDir(t, dir, "*.eml"), interopMessages, false)
 		is.checkLeft(t, true)
 	})
 }
@@ -305,7 +305,7 @@ func TestInteropCurl(t *testing.T) {
 		for i := range interopMessages {
 			got = append(got, curl(t, is, "--ssl-reqd", is.url("pop3", fmt.Sprintf("/%d", i+1))))
 		}
-		checkDownloaded(t, got, false)
+		checkDownloaded(t, got, interopMessages, false)
 		is.checkLeft(t, true)
 	})
 	t.Run("pop3s-retr-sasl-ir", func(t *testing.T) {
@@ -314,7 +314,7 @@ func TestInteropCurl(t *testing.T) {
 		for i := range interopMessages {
 			got = append(got, curl(t, is, "--sasl-ir", is.url("pop3s", fmt.Sprintf("/%d", i+1))))
 		}
-		checkDownloaded(t, got, false)
+		checkDownloaded(t, got, interopMessages, false)
 	})
 	t.Run("pop3s-dele", func(t *testing.T) {
 		is := startInterop(t, nil)
@@ -377,10 +377,7 @@ poll %s service %s proto POP3 auth password uidl
 			got := readDir(t, out, "*.eml")
 			// fetchmail hands messages to the MDA with LF line endings, in
 			// the order it fetched them; the MDA file names do not keep it.
-			slices.SortFunc(got, func(a, b string) int { return len(a) - len(b) })
-			want := slices.Clone(interopMessages)
-			slices.SortFunc(want, func(a, b string) int { return len(a) - len(b) })
-			checkDownloadedAs(t, got, want, true)
+			checkDownloaded(t, bySize(got), bySize(interopMessages), true)
 			is.checkLeft(t, keep == "keep")
 			// A second poll finds nothing new: in keep mode because the
 			// UIDLs are the same, otherwise because the mail is gone.
@@ -391,13 +388,12 @@ poll %s service %s proto POP3 auth password uidl
 	}
 }
 
-// checkDownloadedAs is checkDownloaded against a given list.
-func checkDownloadedAs(t *testing.T, got, want []string, lf bool) {
-	t.Helper()
-	saved := interopMessages
-	interopMessages = want
-	defer func() { interopMessages = saved }()
-	checkDownloaded(t, got, lf)
+// bySize returns msgs sorted by size, for clients that deliver messages
+// to files whose names do not keep the order.
+func bySize(msgs []string) []string {
+	msgs = slices.Clone(msgs)
+	slices.SortStableFunc(msgs, func(a, b string) int { return len(a) - len(b) })
+	return msgs
 }
 
 func TestInteropGetmail(t *testing.T) {
@@ -446,10 +442,7 @@ verbose = 1
 				// know, as a header of its own.
 				got[i] = strings.TrimPrefix(m, "Return-Path: <unknown>\n")
 			}
-			slices.SortFunc(got, func(a, b string) int { return len(a) - len(b) })
-			want := slices.Clone(interopMessages)
-			slices.SortFunc(want, func(a, b string) int { return len(a) - len(b) })
-			checkDownloadedAs(t, got, want, true)
+			checkDownloaded(t, bySize(got), bySize(interopMessages), true)
 			is.checkLeft(t, !del)
 			// A second run gets nothing new: with delete=false because
 			// getmail remembers the UIDLs.

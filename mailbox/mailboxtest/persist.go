@@ -185,13 +185,12 @@ func (s *suite) testReopenAfterExpunge(t *testing.T) {
 	if s.opts.Reopen == nil {
 		t.Skip("store is not persistent (no Options.Reopen)")
 	}
-	st, u, mb := s.inbox(t)
+	st, _, mb := s.inbox(t)
 	uids := appendN(t, mb, 3)
 	update(t, mb, mailbox.UIDSetOf(uids[1], uids[2]), mailbox.FlagUpdate{Op: mailbox.FlagsAdd, Flags: mailbox.FlagDeleted})
 	expunge(t, mb, mailbox.AllUIDs())
 	next := status(t, mb).UIDNext
 	mb.Close()
-	_ = u
 	st = s.reopen(t, st)
 	mb = open(t, user(t, st, "alice"), mailbox.Inbox, nil)
 	// UIDNEXT is not derived from the highest UID present.

@@ -277,8 +277,9 @@ func (h *mbox) Expunged(ctx context.Context, uids mailbox.UIDSet, since mailbox.
 	}
 	// Tombstones were forgotten: every UID below UIDNEXT not present.
 	var prev mailbox.UID
+	set := uids.Normalize()
 	gap := func(lo, hi mailbox.UID) {
-		for _, r := range uids.Normalize() {
+		for _, r := range set {
 			if a, z := max(lo, r.Start), min(hi, r.Stop); a <= z {
 				out.AddRange(a, z)
 			}
