@@ -233,4 +233,3 @@ func hasHigh(b []byte) bool {
 	}
 	return false
 }
-
