@@ -25,7 +25,7 @@ import (
 
 type interopServer struct {
 	srv    *imap.Server
-	st     *memstore.Store
+	st     mailbox.Store
 	addr   string
 	port   string
 	caFile string
@@ -35,7 +35,13 @@ type interopServer struct {
 // self-signed certificate.
 func startInterop(t *testing.T, implicit bool) *interopServer {
 	t.Helper()
-	st := memstore.New(nil)
+	return startInteropOn(t, implicit, memstore.New(nil))
+}
+
+// startInteropOn is startInterop over st, which it closes at the end of
+// the test.
+func startInteropOn(t *testing.T, implicit bool, st mailbox.Store) *interopServer {
+	t.Helper()
 	conf, _, err := selfsigned.Config("127.0.0.1")
 	if err != nil {
 		t.Fatal(err)

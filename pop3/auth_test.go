@@ -166,8 +166,7 @@ func (a apopSecrets) APOPSecret(ctx context.Context, username string) (string, s
 func TestAPOP(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		st := newStore(t, map[string][]string{"alice": {msg1}})
-		srv := newServer(st)
-		srv.MaxBadCommands = -1
+		srv := newServer(st, noBadLimit)
 		p := dial(t, srv)
 		p.run(`
 			S: +OK pop.example POP3 server ready
@@ -217,12 +216,7 @@ func TestInsecureAuthRefused(t *testing.T) {
 		p.replies()
 		p.run(`
 			C: CAPA
-			S: +OK Capability list follows
-			S: TOP
-			S: UIDL
-			S: RESP-CODES
-			S: AUTH-RESP-CODE
-			S: PIPELINING
+			` + capaHead + `
 			S: STLS
 			S: EXPIRE NEVER
 			S: IMPLEMENTATION postyard
@@ -257,12 +251,7 @@ func TestUserPolicy(t *testing.T) {
 		p.run(`
 			S: +OK pop.example POP3 server ready
 			C: CAPA
-			S: +OK Capability list follows
-			S: TOP
-			S: UIDL
-			S: RESP-CODES
-			S: AUTH-RESP-CODE
-			S: PIPELINING
+			` + capaHead + `
 			S: USER
 			S: SASL PLAIN LOGIN
 			S: EXPIRE NEVER USER
@@ -278,12 +267,7 @@ func TestUserPolicy(t *testing.T) {
 			S: +OK Send PASS
 			S: +OK Maildrop locked and ready, 2 messages (124 octets)
 			C: CAPA
-			S: +OK Capability list follows
-			S: TOP
-			S: UIDL
-			S: RESP-CODES
-			S: AUTH-RESP-CODE
-			S: PIPELINING
+			` + capaHead + `
 			S: EXPIRE 0
 			S: LOGIN-DELAY 900
 			S: IMPLEMENTATION postyard
@@ -324,12 +308,7 @@ func TestUserPolicy(t *testing.T) {
 		p.login("bob")
 		p.run(`
 			C: CAPA
-			S: +OK Capability list follows
-			S: TOP
-			S: UIDL
-			S: RESP-CODES
-			S: AUTH-RESP-CODE
-			S: PIPELINING
+			` + capaHead + `
 			S: EXPIRE NEVER
 			S: LOGIN-DELAY 10
 			S: IMPLEMENTATION postyard
@@ -351,12 +330,7 @@ func TestUserPolicy(t *testing.T) {
 		p.login("alice")
 		p.run(`
 			C: CAPA
-			S: +OK Capability list follows
-			S: TOP
-			S: UIDL
-			S: RESP-CODES
-			S: AUTH-RESP-CODE
-			S: PIPELINING
+			` + capaHead + `
 			S: EXPIRE NEVER
 			S: LOGIN-DELAY 0
 			S: IMPLEMENTATION postyard

@@ -116,9 +116,10 @@ func inboxMessages(t *testing.T, st mailbox.Store, user string) []storedMessage 
 }
 
 // newServer returns a server for transcript tests over st, allowing logins
-// without TLS.
-func newServer(st mailbox.Store) *pop3.Server {
-	return &pop3.Server{
+// without TLS, without delays after failed logins, and changed by each of
+// opts.
+func newServer(st mailbox.Store, opts ...func(*pop3.Server)) *pop3.Server {
+	srv := &pop3.Server{
 		Store:             st,
 		Authenticator:     passwords,
 		Hostname:          "pop.example",
@@ -126,7 +127,23 @@ func newServer(st mailbox.Store) *pop3.Server {
 		AuthThrottle:      &auth.Throttle{BaseDelay: -1},
 		Logger:            slog.New(slog.DiscardHandler),
 	}
+	for _, o := range opts {
+		o(srv)
+	}
+	return srv
 }
+
+// noBadLimit is an option of newServer for tests that send many bad
+// commands.
+func noBadLimit(s *pop3.Server) { s.MaxBadCommands = -1 }
+
+// capaHead is the start of every CAPA response, as transcript lines.
+const capaHead = `S: +OK Capability list follows
+			S: TOP
+			S: UIDL
+			S: RESP-CODES
+			S: AUTH-RESP-CODE
+			S: PIPELINING`
 
 // pipeConn is one client connection to a server under test, inside a
 // synctest bubble. Everything the server writes is collected.

@@ -236,27 +236,22 @@ func TestInteropPoplib(t *testing.T) {
 		}
 	}
 
-	t.Run("stls-delete", func(t *testing.T) {
-		is := startInterop(t, nil)
-		dir, _ := run(t, is, "stls-delete")
-		checkDownloaded(t, readDir(t, dir, "*.eml"), interopMessages, false)
-		checkReport(t, dir)
-		is.checkLeft(t, false)
-	})
-	t.Run("stls-keep", func(t *testing.T) {
-		is := startInterop(t, nil)
-		dir, _ := run(t, is, "stls-keep")
-		checkDownloaded(t, readDir(t, dir, "*.eml"), interopMessages, false)
-		checkReport(t, dir)
-		is.checkLeft(t, true)
-	})
-	t.Run("implicit-tls", func(t *testing.T) {
-		is := startInterop(t, nil)
-		dir, _ := run(t, is, "implicit")
-		checkDownloaded(t, readDir(t, dir, "*.eml"), interopMessages, false)
-		checkReport(t, dir)
-		is.checkLeft(t, true)
-	})
+	for _, tc := range []struct {
+		mode string
+		keep bool
+	}{
+		{"stls-delete", false},
+		{"stls-keep", true},
+		{"implicit", true},
+	} {
+		t.Run(tc.mode, func(t *testing.T) {
+			is := startInterop(t, nil)
+			dir, _ := run(t, is, tc.mode)
+			checkDownloaded(t, readDir(t, dir, "*.eml"), interopMessages, false)
+			checkReport(t, dir)
+			is.checkLeft(t, tc.keep)
+		})
+	}
 	t.Run("drop-after-dele", func(t *testing.T) {
 		is := startInterop(t, nil)
 		run(t, is, "drop")

@@ -141,13 +141,7 @@ func TestProxyProtocol(t *testing.T) {
 // new connection is refused.
 func TestShutdown(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
-		st := newStore(t, map[string][]string{"alice": {msg1}})
-		srv := newServer(st)
-		p := dial(t, srv)
-		p.login("alice")
-		p.run(`
-			C: DELE 1
-			S: +OK Message 1 deleted`)
+		st, srv, p := deleOne(t)
 		if err := srv.Shutdown(context.Background()); err != nil {
 			t.Fatal(err)
 		}

@@ -183,43 +183,12 @@ func (c *conn) uidl() {
 	c.listing("UIDL [msg]", false, c.drop.uidl)
 }
 
-// content opens message m for RETR or TOP, answering if that fails.
-func (c *conn) content(ctx context.Context, m *message) mailbox.Content {
-	r, err := c.drop.mb.Open(ctx, m.uid)
-	if err != nil {
-		if mailbox.AsError(err) == mailbox.ErrNoSuchMessage {
-			c.fail("Message was deleted by another session")
-			return nil
-		}
-		c.backendErr("open message", err)
-		return nil
-	}
-	return r
-}
-
 // retr runs RETR (RFC 1939 §5): the message as stored, dot-stuffed.
 func (c *conn) retr(ctx context.Context) error {
 	if !c.argCount(1, 1, "RETR msg") {
 		return nil
 	}
-	_, m := c.msgArg(c.cmd.args[0])
-	if m == nil {
-		return nil
-	}
-	r := c.content(ctx, m)
-	if r == nil {
-		return nil
-	}
-	defer r.Close()
-	c.ok(strconv.FormatInt(m.size, 10) + " octets")
-	if _, err := io.Copy(chunkWriter{c}, r); err != nil {
-		return c.sendFailed("RETR", err)
-	}
-	if err := c.dw.Close(); err != nil {
-		return c.sendFailed("RETR", err)
-	}
-	m.retrieved = true
-	return nil
+	return c.send(ctx, c.cmd.args[0], -1)
 }
 
 // top runs TOP (RFC 1939 §7): the header, the blank line after it and the
@@ -233,16 +202,51 @@ func (c *conn) top(ctx context.Context) error {
 		c.badCommand("Invalid number of lines")
 		return nil
 	}
-	_, m := c.msgArg(c.cmd.args[0])
+	return c.send(ctx, c.cmd.args[0], lines)
+}
+
+// send sends the message numbered arg as a multi-line response: all of it
+// (RETR) if lines is negative, else its header and that many lines of its
+// body (TOP).
+func (c *conn) send(ctx context.Context, arg string, lines int) error {
+	_, m := c.msgArg(arg)
 	if m == nil {
 		return nil
 	}
-	r := c.content(ctx, m)
-	if r == nil {
+	r, err := c.drop.mb.Open(ctx, m.uid)
+	if err != nil {
+		if mailbox.AsError(err) == mailbox.ErrNoSuchMessage {
+			c.fail("Message was deleted by another session")
+		} else {
+			c.backendErr("open message", err)
+		}
 		return nil
 	}
 	defer r.Close()
-	c.ok("")
+	if lines < 0 {
+		c.ok(strconv.FormatInt(m.size, 10) + " octets")
+		_, err = io.Copy(chunkWriter{c}, r)
+	} else {
+		c.ok("")
+		err = c.copyTop(r, lines)
+	}
+	if err == nil {
+		err = c.dw.Close()
+	}
+	if err != nil {
+		// A multi-line response cannot be taken back.
+		c.logger().Warn("sending a message failed", "err", err)
+		return errClose
+	}
+	if lines < 0 {
+		m.retrieved = true
+	}
+	return nil
+}
+
+// copyTop copies the header of r, the blank line after it and the first
+// lines lines of the body to the dot-stuffing encoder.
+func (c *conn) copyTop(r io.Reader, lines int) error {
 	d := &c.drop
 	if d.br == nil {
 		d.br = bufio.NewReaderSize(r, 4096)
@@ -255,19 +259,16 @@ func (c *conn) top(ctx context.Context) error {
 	for !inBody || lines > 0 {
 		line, err := d.br.ReadSlice('\n')
 		if _, werr := w.Write(line); werr != nil {
-			return c.sendFailed("TOP", werr)
-		}
-		if err == bufio.ErrBufferFull {
-			partial = true
-			continue
-		}
-		if err == io.EOF {
-			break
-		}
-		if err != nil {
-			return c.sendFailed("TOP", err)
+			return werr
 		}
 		switch {
+		case err == bufio.ErrBufferFull:
+			partial = true
+			continue
+		case err == io.EOF:
+			return nil
+		case err != nil:
+			return err
 		case inBody:
 			lines--
 		case !partial && (len(line) == 1 || len(line) == 2 && line[0] == '\r'):
@@ -275,17 +276,7 @@ func (c *conn) top(ctx context.Context) error {
 		}
 		partial = false
 	}
-	if err := c.dw.Close(); err != nil {
-		return c.sendFailed("TOP", err)
-	}
 	return nil
-}
-
-// sendFailed ends the session after a message could not be sent whole: a
-// multi-line response cannot be taken back.
-func (c *conn) sendFailed(op string, err error) error {
-	c.logger().Warn(op+" failed while sending", "err", err)
-	return errClose
 }
 
 // chunkWriter sends content through the dot-stuffing encoder, extending

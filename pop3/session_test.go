@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/postyard/postyard/mailbox"
+	"github.com/postyard/postyard/pop3"
 )
 
 // TestRFC1939Session plays the example session of RFC 1939 §10 (with
@@ -62,8 +63,7 @@ func TestRFC1939Session(t *testing.T) {
 func TestAuthorizationState(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		st := newStore(t, map[string][]string{"alice": {msg1}})
-		srv := newServer(st)
-		srv.MaxBadCommands = -1
+		srv := newServer(st, noBadLimit)
 		p := dial(t, srv)
 		p.run(`
 			S: +OK pop.example POP3 server ready
@@ -142,8 +142,7 @@ func TestPasswordWithSpaces(t *testing.T) {
 func TestTransactionCommands(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		st := newStore(t, map[string][]string{"alice": {msg1, msg2, "Subject: no body\r\n"}})
-		srv := newServer(st)
-		srv.MaxBadCommands = -1
+		srv := newServer(st, noBadLimit)
 		p := dial(t, srv).withValidity(st, "alice")
 		p.login("alice")
 		p.run(`
@@ -301,12 +300,7 @@ func TestPipelining(t *testing.T) {
 			C: RETR 2
 			C: DELE 2
 			C: QUIT
-			S: +OK Capability list follows
-			S: TOP
-			S: UIDL
-			S: RESP-CODES
-			S: AUTH-RESP-CODE
-			S: PIPELINING
+			` + capaHead + `
 			S: USER
 			S: SASL PLAIN LOGIN
 			S: EXPIRE NEVER
@@ -378,13 +372,7 @@ func TestDropDeletesNothing(t *testing.T) {
 // disconnected without the UPDATE state, and the lock is released.
 func TestIdleTimeout(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
-		st := newStore(t, map[string][]string{"alice": {msg1}})
-		srv := newServer(st)
-		p := dial(t, srv)
-		p.login("alice")
-		p.run(`
-			C: DELE 1
-			S: +OK Message 1 deleted`)
+		st, srv, p := deleOne(t)
 		time.Sleep(10*time.Minute - time.Second)
 		if p.closed() {
 			t.Fatal("closed before the idle timeout")
@@ -521,8 +509,7 @@ func TestSeenAfterRetrieve(t *testing.T) {
 func TestBadInput(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		st := newStore(t, map[string][]string{"alice": {msg1}})
-		srv := newServer(st)
-		srv.MaxBadCommands = -1
+		srv := newServer(st, noBadLimit)
 		p := dial(t, srv)
 		p.run(`
 			S: +OK pop.example POP3 server ready
@@ -586,4 +573,17 @@ func TestHTTPRequest(t *testing.T) {
 			t.Fatal("session open after an HTTP request")
 		}
 	})
+}
+
+// deleOne starts a session of alice, who has msg1, and marks it with DELE.
+func deleOne(t *testing.T) (mailbox.Store, *pop3.Server, *pipeConn) {
+	t.Helper()
+	st := newStore(t, map[string][]string{"alice": {msg1}})
+	srv := newServer(st)
+	p := dial(t, srv)
+	p.login("alice")
+	p.run(`
+		C: DELE 1
+		S: +OK Message 1 deleted`)
+	return st, srv, p
 }

@@ -3,109 +3,192 @@
 //
 //	go run ./examples/mailserver
 //
-// SMTP for incoming mail (MX) on 127.0.0.1:10025, message submission with
-// STARTTLS and AUTH on 127.0.0.1:10587, and submission over implicit TLS on
-// 127.0.0.1:10465, with a self-signed certificate made at start and one demo
-// user whose password is printed. Messages are kept in memory and logged.
+// It serves, on 127.0.0.1:
 //
-// Until the mailbox, IMAP and POP3 packages land, this is a receiver; it
-// grows into the complete server of ARCHITECTURE.md.
+//	10025  SMTP for incoming mail (MX): local delivery, no relaying for strangers
+//	10587  message submission with STARTTLS and AUTH (RFC 6409)
+//	10465  message submission over implicit TLS (RFC 8314)
+//	10143  IMAP with STARTTLS      10993  IMAP over TLS
+//	10110  POP3 with STLS          10995  POP3 over TLS
+//
+// with a self-signed certificate made at start, one demo user whose
+// password is printed, and the mailboxes in memory. Mail for other domains
+// that the demo user submits is queued (outbound delivery comes with the
+// relay Deliverer).
 package main
 
 import (
-	"bytes"
 	"context"
 	"crypto/rand"
 	"encoding/base32"
 	"errors"
 	"flag"
 	"fmt"
-	"io"
 	"log/slog"
 	"net"
 	"os"
 	"os/signal"
 	"strings"
-	"sync"
 	"syscall"
 	"time"
 
 	"github.com/postyard/postyard/auth"
+	"github.com/postyard/postyard/imap"
 	"github.com/postyard/postyard/internal/selfsigned"
+	"github.com/postyard/postyard/mailbox/memstore"
+	"github.com/postyard/postyard/pop3"
+	"github.com/postyard/postyard/queue"
+	"github.com/postyard/postyard/queue/memqueue"
+	"github.com/postyard/postyard/relay"
 	"github.com/postyard/postyard/smtp"
 )
 
+type config struct {
+	host, hostname, domain string
+	smtp, sub, subs        int
+	imap, imaps            int
+	pop3, pop3s            int
+}
+
 func main() {
-	host := flag.String("host", "127.0.0.1", "address to listen on")
-	hostname := flag.String("hostname", "mail.localhost", "server name in greetings")
-	domain := flag.String("domain", "localhost", "mail domain the server accepts mail for")
-	mx := flag.Int("smtp-port", 10025, "SMTP (MX) port")
-	sub := flag.Int("submission-port", 10587, "submission port (STARTTLS, AUTH)")
-	subs := flag.Int("submissions-port", 10465, "submission port with implicit TLS")
+	var c config
+	flag.StringVar(&c.host, "host", "127.0.0.1", "address to listen on")
+	flag.StringVar(&c.hostname, "hostname", "mail.localhost", "server name in greetings and headers")
+	flag.StringVar(&c.domain, "domain", "localhost", "mail domain the server receives for")
+	flag.IntVar(&c.smtp, "smtp-port", 10025, "SMTP (MX) port")
+	flag.IntVar(&c.sub, "submission-port", 10587, "submission port (STARTTLS, AUTH)")
+	flag.IntVar(&c.subs, "submissions-port", 10465, "submission port with implicit TLS")
+	flag.IntVar(&c.imap, "imap-port", 10143, "IMAP port (STARTTLS)")
+	flag.IntVar(&c.imaps, "imaps-port", 10993, "IMAP port with implicit TLS")
+	flag.IntVar(&c.pop3, "pop3-port", 10110, "POP3 port (STLS)")
+	flag.IntVar(&c.pop3s, "pop3s-port", 10995, "POP3 port with implicit TLS")
 	flag.Parse()
 	log := slog.New(slog.NewTextHandler(os.Stderr, nil))
-	if err := run(log, *host, *hostname, *domain, *mx, *sub, *subs); err != nil {
+	if err := run(log, c); err != nil {
 		log.Error("mailserver", "err", err)
 		os.Exit(1)
 	}
 }
 
-func run(log *slog.Logger, host, hostname, domain string, mx, sub, subs int) error {
-	tlsConf, _, err := selfsigned.Config(hostname, host)
-	if err != nil {
-		return err
-	}
-	users := &auth.Users{}
-	user := "demo@" + domain
-	password := randomPassword()
-	if err := users.Add(user, password); err != nil {
-		return err
-	}
-	st := &store{log: log, domain: domain}
-	inbound := &smtp.Server{Hostname: hostname, Backend: st, TLSConfig: tlsConf, Logger: log}
-	submission := &smtp.Server{
-		Hostname: hostname, Backend: st, TLSConfig: tlsConf, Logger: log,
-		Authenticator: users, RequireAuth: true,
-	}
-	listen := func(port int) (net.Listener, error) {
-		return net.Listen("tcp", net.JoinHostPort(host, fmt.Sprint(port)))
-	}
-	lmx, err := listen(mx)
-	if err != nil {
-		return err
-	}
-	lsub, err := listen(sub)
-	if err != nil {
-		return err
-	}
-	lsubs, err := listen(subs)
-	if err != nil {
-		return err
-	}
-	log.Info("demo user", "user", user, "password", password)
-	log.Info("smtp (MX) listening", "addr", lmx.Addr(),
-		"try", fmt.Sprintf("swaks --server %s --to %s", lmx.Addr(), user))
-	log.Info("submission (STARTTLS) listening", "addr", lsub.Addr(),
-		"try", fmt.Sprintf("swaks --server %s -tls --auth PLAIN --auth-user %s --auth-password %s --to %s", lsub.Addr(), user, password, user))
-	log.Info("submissions (implicit TLS) listening", "addr", lsubs.Addr(),
-		"try", fmt.Sprintf("curl -k --url smtps://%s --user %s:%s --mail-from %s --mail-rcpt %s -T message.eml", lsubs.Addr(), user, password, user, user))
+// listener is one port the server serves.
+type listener struct {
+	name  string
+	port  int
+	serve func(net.Listener) error
+	try   string
+}
 
-	errc := make(chan error, 3)
-	go func() { errc <- inbound.Serve(lmx) }()
-	go func() { errc <- submission.Serve(lsub) }()
-	go func() { errc <- submission.ServeTLS(lsubs) }()
-
+func run(log *slog.Logger, c config) error {
+	ms, err := start(log, c, randomPassword())
+	if err != nil {
+		return err
+	}
 	sig := make(chan os.Signal, 1)
 	signal.Notify(sig, os.Interrupt, syscall.SIGTERM)
 	select {
 	case s := <-sig:
 		log.Info("shutting down", "signal", s.String())
-	case err := <-errc:
+	case err := <-ms.errc:
+		ms.close()
 		return err
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	return errors.Join(inbound.Shutdown(ctx), submission.Shutdown(ctx))
+	return ms.shutdown(ctx)
+}
+
+// mailServer is the running server.
+type mailServer struct {
+	user, password string
+	addrs          map[string]string // listener name → address
+	errc           chan error
+	shutdown       func(context.Context) error
+	close          func()
+}
+
+// start starts every listener of c (port 0: any free port) and returns at
+// once.
+func start(log *slog.Logger, c config, password string) (*mailServer, error) {
+	tlsConf, _, err := selfsigned.Config(c.hostname, c.host)
+	if err != nil {
+		return nil, err
+	}
+	user := "demo@" + c.domain
+	users := &auth.Users{}
+	if err := users.Add(user, password); err != nil {
+		return nil, err
+	}
+	store := memstore.New(nil)
+	q := memqueue.New(&queue.Options{Hostname: c.hostname, Logger: log})
+
+	policy := &relay.Policy{
+		Domains:   []string{c.domain},
+		Separator: "+",
+		Aliases:   map[string][]string{"postmaster": {user}, "abuse": {user}},
+		Users: func(ctx context.Context, local, domain string) (string, error) {
+			if local+"@"+domain == user {
+				return user, nil
+			}
+			return "", nil
+		},
+	}
+	inbound := relay.Inbound{Policy: policy, Deliverer: store, Queue: q, Logger: log}
+	mx := &smtp.Server{Hostname: c.hostname, Backend: &inbound, TLSConfig: tlsConf, Logger: log}
+	submission := &smtp.Server{
+		Hostname: c.hostname, TLSConfig: tlsConf, Logger: log,
+		Backend:       &relay.Submission{Inbound: inbound, Hostname: c.hostname},
+		Authenticator: users, RequireAuth: true,
+	}
+	imapSrv := &imap.Server{Store: store, Authenticator: users, Hostname: c.hostname, TLSConfig: tlsConf, Logger: log}
+	pop3Srv := &pop3.Server{Store: store, Authenticator: users, Hostname: c.hostname, TLSConfig: tlsConf, Logger: log}
+
+	ls := []listener{
+		{"smtp", c.smtp, mx.Serve, "swaks --server %s --to " + user},
+		{"submission", c.sub, submission.Serve, "swaks --server %s -tls --auth PLAIN --auth-user " + user + " --auth-password " + password + " --to " + user},
+		{"submissions", c.subs, submission.ServeTLS, "curl -k --url smtps://%s --user " + user + ":" + password + " --mail-from " + user + " --mail-rcpt " + user + " -T message.eml"},
+		{"imap", c.imap, imapSrv.Serve, "curl -k --ssl-reqd --url imap://%s/INBOX --user " + user + ":" + password},
+		{"imaps", c.imaps, imapSrv.ServeTLS, "curl -k --url imaps://%s/INBOX --user " + user + ":" + password},
+		{"pop3", c.pop3, pop3Srv.Serve, "curl -k --ssl-reqd --url pop3://%s/ --user " + user + ":" + password},
+		{"pop3s", c.pop3s, pop3Srv.ServeTLS, "curl -k --url pop3s://%s/1 --user " + user + ":" + password},
+	}
+	ms := &mailServer{user: user, password: password, addrs: map[string]string{}, errc: make(chan error, len(ls))}
+	ms.close = func() {
+		mx.Close()
+		submission.Close()
+		imapSrv.Close()
+		pop3Srv.Close()
+		q.Close()
+		store.Close()
+	}
+	ms.shutdown = func(ctx context.Context) error {
+		err := errors.Join(mx.Shutdown(ctx), submission.Shutdown(ctx), imapSrv.Shutdown(ctx), pop3Srv.Shutdown(ctx))
+		return errors.Join(err, q.Close(), store.Close())
+	}
+	var nls []net.Listener
+	for _, l := range ls {
+		nl, err := net.Listen("tcp", net.JoinHostPort(c.host, fmt.Sprint(l.port)))
+		if err != nil {
+			for _, o := range nls {
+				o.Close()
+			}
+			ms.close()
+			return nil, err
+		}
+		nls = append(nls, nl)
+	}
+	log.Info("demo user", "user", user, "password", password)
+	for i, l := range ls {
+		addr := nls[i].Addr().String()
+		ms.addrs[l.name] = addr
+		log.Info(l.name+" listening", "addr", addr, "try", fmt.Sprintf(l.try, addr))
+		go func() {
+			if err := l.serve(nls[i]); err != nil && !errors.Is(err, smtp.ErrServerClosed) &&
+				!errors.Is(err, imap.ErrServerClosed) && !errors.Is(err, pop3.ErrServerClosed) {
+				ms.errc <- fmt.Errorf("%s: %w", l.name, err)
+			}
+		}()
+	}
+	return ms, nil
 }
 
 func randomPassword() string {
@@ -113,53 +196,3 @@ func randomPassword() string {
 	rand.Read(b)
 	return strings.ToLower(base32.StdEncoding.WithPadding(base32.NoPadding).EncodeToString(b))
 }
-
-// store keeps messages in memory; it is the Backend of both servers.
-type store struct {
-	log    *slog.Logger
-	domain string
-	mu     sync.Mutex
-	n      int
-}
-
-func (st *store) NewSession(ctx context.Context, c *smtp.ConnInfo) (smtp.Session, error) {
-	return &session{st: st, info: c}, nil
-}
-
-type session struct {
-	st   *store
-	info *smtp.ConnInfo
-	from smtp.Path
-	to   []smtp.Path
-}
-
-func (s *session) Mail(ctx context.Context, from smtp.Path, _ *smtp.MailOptions) error {
-	s.from = from
-	return nil
-}
-
-// Rcpt accepts mail for the server's domain from anyone, and for any domain
-// from authenticated users; it never relays for strangers.
-func (s *session) Rcpt(ctx context.Context, to smtp.Path, _ *smtp.RcptOptions) error {
-	if s.info.User == "" && !strings.EqualFold(to.Domain, s.st.domain) {
-		return smtp.ErrRelayDenied
-	}
-	s.to = append(s.to, to)
-	return nil
-}
-
-func (s *session) Data(ctx context.Context, r io.Reader) (string, error) {
-	var b bytes.Buffer
-	if _, err := b.ReadFrom(r); err != nil {
-		return "", err
-	}
-	s.st.mu.Lock()
-	s.st.n++
-	id := fmt.Sprintf("M%d", s.st.n)
-	s.st.mu.Unlock()
-	s.st.log.Info("message received", "id", id, "from", s.from.String(), "rcpts", len(s.to), "bytes", b.Len(), "user", s.info.User)
-	return id, nil
-}
-
-func (s *session) Reset(ctx context.Context) { s.from, s.to = smtp.Path{}, nil }
-func (s *session) Close() error              { return nil }
