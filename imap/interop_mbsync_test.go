@@ -27,6 +27,9 @@ func TestInteropMbsync(t *testing.T) {
 func testMbsync(t *testing.T, mbsync string, is *interopServer) {
 	dir := t.TempDir()
 	local := filepath.Join(dir, "mail")
+	if err := os.Mkdir(local, 0o700); err != nil {
+		t.Fatal(err)
+	}
 	cfg := filepath.Join(dir, "mbsyncrc")
 	conf := fmt.Sprintf(`IMAPAccount test
 Host 127.0.0.1

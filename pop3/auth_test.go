@@ -274,13 +274,7 @@ func TestUserPolicy(t *testing.T) {
 			S: .
 			C: RETR 2
 			C: QUIT
-			S: +OK 71 octets
-			S: From: b@example.org
-			S: Subject: two
-			S:
-			S: Second message,
-			S: with two lines.
-			S: .
+			` + retr2 + `
 			S: +OK pop.example POP3 server signing off (1 messages left)`)
 		// EXPIRE 0: what was downloaded is gone.
 		if got := inbox(t, st, "carol"); len(got) != 1 || got[0] != msg1 {
@@ -358,12 +352,7 @@ func TestServerLeaveMail(t *testing.T) {
 			C: DELE 1
 			C: DELE 2
 			C: QUIT
-			S: +OK 53 octets
-			S: From: a@example.org
-			S: Subject: one
-			S:
-			S: First message.
-			S: .
+			` + retr1 + `
 			S: +OK Message 1 deleted
 			S: +OK Message 2 deleted
 			S: +OK pop.example POP3 server signing off (2 messages left)`)

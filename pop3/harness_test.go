@@ -137,6 +137,24 @@ func newServer(st mailbox.Store, opts ...func(*pop3.Server)) *pop3.Server {
 // commands.
 func noBadLimit(s *pop3.Server) { s.MaxBadCommands = -1 }
 
+// retr1 and retr2 are the responses to RETR of msg1 and msg2, as
+// transcript lines.
+const (
+	retr1 = `S: +OK 53 octets
+			S: From: a@example.org
+			S: Subject: one
+			S:
+			S: First message.
+			S: .`
+	retr2 = `S: +OK 71 octets
+			S: From: b@example.org
+			S: Subject: two
+			S:
+			S: Second message,
+			S: with two lines.
+			S: .`
+)
+
 // capaHead is the start of every CAPA response, as transcript lines.
 const capaHead = `S: +OK Capability list follows
 			S: TOP

@@ -31,22 +31,11 @@ func TestRFC1939Session(t *testing.T) {
 			S: 2 71
 			S: .
 			C: RETR 1
-			S: +OK 53 octets
-			S: From: a@example.org
-			S: Subject: one
-			S:
-			S: First message.
-			S: .
+			` + retr1 + `
 			C: DELE 1
 			S: +OK Message 1 deleted
 			C: RETR 2
-			S: +OK 71 octets
-			S: From: b@example.org
-			S: Subject: two
-			S:
-			S: Second message,
-			S: with two lines.
-			S: .
+			` + retr2 + `
 			C: DELE 2
 			S: +OK Message 2 deleted
 			C: QUIT
@@ -320,13 +309,7 @@ func TestPipelining(t *testing.T) {
 			S:
 			S: .
 			S: +OK Message 1 deleted
-			S: +OK 71 octets
-			S: From: b@example.org
-			S: Subject: two
-			S:
-			S: Second message,
-			S: with two lines.
-			S: .
+			` + retr2 + `
 			S: +OK Message 2 deleted
 			S: +OK pop.example POP3 server signing off (maildrop empty)`)
 		if got := inbox(t, st, "alice"); len(got) != 0 {
@@ -347,12 +330,7 @@ func TestDropDeletesNothing(t *testing.T) {
 			C: RETR 1
 			C: DELE 1
 			C: DELE 2
-			S: +OK 53 octets
-			S: From: a@example.org
-			S: Subject: one
-			S:
-			S: First message.
-			S: .
+			` + retr1 + `
 			S: +OK Message 1 deleted
 			S: +OK Message 2 deleted`)
 		p.close()
