@@ -303,12 +303,6 @@ func TestMessageExpungedByIMAP(t *testing.T) {
 			C: DELE 1
 			C: RETR 2
 			S: +OK Message 1 deleted
-			S: +OK 71 octets
-			S: From: b@example.org
-			S: Subject: two
-			S:
-			S: Second message,
-			S: with two lines.
-			S: .`)
+			` + retr2)
 	})
 }
