@@ -1,35 +1,47 @@
-// Command receiver is a catch-all SMTP receiver for testing: it accepts mail
-// for any recipient on 127.0.0.1, keeps the messages in memory, and prints a
-// line for each.
+// Command receiver is a catch-all mail receiver for testing, a one-binary
+// stand-in for MailHog-style tools: it accepts mail for any recipient on
+// 127.0.0.1, prints a line for each message, and keeps them in memory,
+// optionally readable over IMAP and POP3.
 //
-//	go run ./examples/receiver -addr 127.0.0.1:2525
+//	go run ./examples/receiver -smtp 127.0.0.1:2525 -imap 127.0.0.1:2143 -pop3 127.0.0.1:2110
+//
+// IMAP and POP3 logins are -user/-password (default test/test), without
+// TLS: this is a loopback tool.
 package main
 
 import (
-	"bytes"
 	"context"
 	"flag"
 	"fmt"
 	"io"
 	"log"
+	"log/slog"
+	"net"
 	"os"
 	"os/signal"
-	"sync"
 	"syscall"
 	"time"
 
+	"github.com/postyard/postyard/auth"
+	"github.com/postyard/postyard/imap"
+	"github.com/postyard/postyard/mailbox"
+	"github.com/postyard/postyard/mailbox/memstore"
+	"github.com/postyard/postyard/pop3"
 	"github.com/postyard/postyard/smtp"
 )
 
-// store keeps received messages in memory.
-type store struct {
-	mu   sync.Mutex
-	msgs [][]byte
+// catchAll delivers every message to one user's INBOX.
+type catchAll struct {
+	store *memstore.Store
+	user  string
 }
 
-// session collects one transaction's envelope.
+func (b *catchAll) NewSession(ctx context.Context, c *smtp.ConnInfo) (smtp.Session, error) {
+	return &session{b: b}, nil
+}
+
 type session struct {
-	st   *store
+	b    *catchAll
 	from smtp.Path
 	to   []smtp.Path
 }
@@ -45,42 +57,77 @@ func (s *session) Rcpt(ctx context.Context, to smtp.Path, _ *smtp.RcptOptions) e
 }
 
 func (s *session) Data(ctx context.Context, r io.Reader) (string, error) {
-	var b bytes.Buffer
-	if _, err := b.ReadFrom(r); err != nil {
+	cr := &countingReader{r: r}
+	errs, err := s.b.store.Deliver(ctx, cr, []mailbox.Recipient{{User: s.b.user}})
+	if err == nil && errs[0] != nil {
+		err = errs[0]
+	}
+	if err != nil {
 		return "", err
 	}
-	s.st.mu.Lock()
-	s.st.msgs = append(s.st.msgs, b.Bytes())
-	id := fmt.Sprint(len(s.st.msgs))
-	s.st.mu.Unlock()
-	fmt.Printf("message %s from <%s> to %v, %d bytes\n", id, s.from, s.to, b.Len())
-	return id, nil
+	fmt.Printf("%s message from <%s> to %v, %d bytes\n", time.Now().Format(time.TimeOnly), s.from, s.to, cr.n)
+	return "", nil
 }
 
 func (s *session) Reset(ctx context.Context) { s.from, s.to = smtp.Path{}, nil }
 func (s *session) Close() error              { return nil }
 
+type countingReader struct {
+	r io.Reader
+	n int64
+}
+
+func (c *countingReader) Read(p []byte) (int, error) {
+	n, err := c.r.Read(p)
+	c.n += int64(n)
+	return n, err
+}
+
 func main() {
-	addr := flag.String("addr", "127.0.0.1:2525", "listen address")
+	smtpAddr := flag.String("smtp", "127.0.0.1:2525", "SMTP listen address")
+	imapAddr := flag.String("imap", "", "IMAP listen address (none if empty)")
+	pop3Addr := flag.String("pop3", "", "POP3 listen address (none if empty)")
+	user := flag.String("user", "test", "IMAP/POP3 user name")
+	password := flag.String("password", "test", "IMAP/POP3 password")
 	flag.Parse()
-	st := &store{}
-	srv := &smtp.Server{
-		Hostname: "receiver.localhost",
-		Backend: smtp.BackendFunc(func(ctx context.Context, c *smtp.ConnInfo) (smtp.Session, error) {
-			return &session{st: st}, nil
-		}),
-		NormalizeLineEndings: true, // a test receiver takes what applications send
-	}
-	go func() {
-		sig := make(chan os.Signal, 1)
-		signal.Notify(sig, os.Interrupt, syscall.SIGTERM)
-		<-sig
-		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-		defer cancel()
-		srv.Shutdown(ctx)
-	}()
-	log.Printf("receiving on %s; try: swaks --server %s --to anyone@example.com", *addr, *addr)
-	if err := srv.ListenAndServe(*addr); err != smtp.ErrServerClosed {
+
+	logger := slog.New(slog.NewTextHandler(os.Stderr, nil))
+	store := memstore.New(nil)
+	users := &auth.Users{}
+	if err := users.Add(*user, *password); err != nil {
 		log.Fatal(err)
 	}
+	srv := &smtp.Server{
+		Hostname:             "receiver.localhost",
+		Backend:              &catchAll{store: store, user: *user},
+		NormalizeLineEndings: true, // a test receiver takes what applications send
+		Logger:               logger,
+	}
+	imapSrv := &imap.Server{Store: store, Authenticator: users, AllowInsecureAuth: true, Logger: logger}
+	pop3Srv := &pop3.Server{Store: store, Authenticator: users, AllowInsecureAuth: true, Logger: logger}
+	serve := func(addr string, f func(net.Listener) error) {
+		if addr == "" {
+			return
+		}
+		l, err := net.Listen("tcp", addr)
+		if err != nil {
+			log.Fatal(err)
+		}
+		log.Printf("listening on %s", l.Addr())
+		go f(l)
+	}
+	serve(*smtpAddr, srv.Serve)
+	serve(*imapAddr, imapSrv.Serve)
+	serve(*pop3Addr, pop3Srv.Serve)
+	log.Printf("try: swaks --server %s --to anyone@example.com", *smtpAddr)
+
+	sig := make(chan os.Signal, 1)
+	signal.Notify(sig, os.Interrupt, syscall.SIGTERM)
+	<-sig
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	srv.Shutdown(ctx)
+	imapSrv.Shutdown(ctx)
+	pop3Srv.Shutdown(ctx)
+	store.Close()
 }
