@@ -3,7 +3,9 @@ module github.com/postyard/postyard
 go 1.26.0
 
 require (
+	blitiri.com.ar/go/spf v1.6.0
 	github.com/emersion/go-message v0.18.2
+	github.com/emersion/go-msgauth v0.7.0
 	github.com/emersion/go-sasl v0.0.0-20241020182733-b788ff22d5a6
 	github.com/miekg/dns v1.1.73
 	golang.org/x/crypto v0.59.0

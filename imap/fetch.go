@@ -417,12 +417,15 @@ func findPart(root *mailbox.Part, nums []int) *mailbox.Part {
 		return root
 	}
 	var found *mailbox.Part
+	// Walk stops at the first false, so it goes on until the part is
+	// found (a false for "do not descend" would end the walk at the
+	// first part as deep as nums, and BODY[2] would never be found).
 	root.Walk(func(sec []int, p *mailbox.Part) bool {
 		if equalInts(sec, nums) {
 			found = p
 			return false
 		}
-		return len(sec) < len(nums)
+		return true
 	})
 	if found == nil && len(nums) == 1 && nums[0] == 1 && !root.IsMultipart() {
 		return root // BODY[1] of a single-part message is its body
@@ -494,12 +497,11 @@ func (c *conn) writeSection(r *resp, it *fetchItem, m *mailbox.Message, content 
 	var data []byte
 	switch {
 	case it.kind == fetchBinary || it.kind == fetchBinarySize:
+		// A multipart has no transfer encoding of its own to undo
+		// (RFC 2045 §6.4): its BINARY is its content, as for BINARY[].
 		p := findPart(metaOf(m).Body, it.sec.part)
-		if p != nil && p.IsMultipart() {
-			return no("", "BINARY of a multipart")
-		}
 		enc := "7BIT"
-		if p != nil && len(it.sec.part) > 0 {
+		if p != nil && len(it.sec.part) > 0 && !p.IsMultipart() {
 			enc = p.Encoding
 		}
 		raw, err := readRange(content, start, end)

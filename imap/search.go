@@ -1,7 +1,6 @@
 package imap
 
 import (
-	"bytes"
 	"context"
 	"strings"
 	"time"
@@ -446,10 +445,12 @@ func (c *conn) matchHeader(ctx context.Context, k *searchKey, m *mailbox.Message
 	if err != nil {
 		return false, err
 	}
+	// Match each field unfolded (RFC 5322 §2.2.3), so a value that
+	// continues on the next line is found.
 	h := filterHeader(raw, []string{k.field}, false)
-	for _, line := range bytes.Split(h, []byte("\r\n")) {
-		_, v, found := bytes.Cut(line, []byte(":"))
-		if found && strings.Contains(fold(string(v)), k.str) {
+	for _, line := range strings.Split(unfold(h), "\r\n") {
+		_, v, found := strings.Cut(line, ":")
+		if found && strings.Contains(fold(v), k.str) {
 			return true, nil
 		}
 	}
@@ -478,7 +479,20 @@ func (c *conn) matchText(ctx context.Context, k *searchKey, m *mailbox.Message) 
 	}
 	found := false
 	var ferr error
-	root.Walk(func(_ []int, p *mailbox.Part) bool {
+	root.Walk(func(sec []int, p *mailbox.Part) bool {
+		// TEXT covers the MIME header fields of the parts too (RFC 9051
+		// §6.4.4), such as an attachment's file name.
+		if k.op == "TEXT" && len(sec) > 0 && p.BodyOffset > p.HeaderOffset {
+			raw, err := readRange(content, p.HeaderOffset, min(p.BodyOffset, p.HeaderOffset+maxHeaderRead))
+			if err != nil {
+				ferr = err
+				return false
+			}
+			if strings.Contains(fold(unfold(raw)), k.str) {
+				found = true
+				return false
+			}
+		}
 		if p.IsMultipart() || p.Message != nil || (p.Type != "text" && p.Type != "message") {
 			return true
 		}

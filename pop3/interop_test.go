@@ -294,23 +294,20 @@ func TestInteropCurl(t *testing.T) {
 			t.Errorf("LIST: %q, want %q", got, want.String())
 		}
 	})
-	t.Run("pop3-stls-retr", func(t *testing.T) {
-		is := startInterop(t, nil)
-		var got []string
-		for i := range interopMessages {
-			got = append(got, curl(t, is, "--ssl-reqd", is.url("pop3", fmt.Sprintf("/%d", i+1))))
-		}
-		checkDownloaded(t, got, interopMessages, false)
-		is.checkLeft(t, true)
-	})
-	t.Run("pop3s-retr-sasl-ir", func(t *testing.T) {
-		is := startInterop(t, nil)
-		var got []string
-		for i := range interopMessages {
-			got = append(got, curl(t, is, "--sasl-ir", is.url("pop3s", fmt.Sprintf("/%d", i+1))))
-		}
-		checkDownloaded(t, got, interopMessages, false)
-	})
+	for _, tc := range []struct{ name, scheme, opt string }{
+		{"pop3-stls-retr", "pop3", "--ssl-reqd"},
+		{"pop3s-retr-sasl-ir", "pop3s", "--sasl-ir"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			is := startInterop(t, nil)
+			var got []string
+			for i := range interopMessages {
+				got = append(got, curl(t, is, tc.opt, is.url(tc.scheme, fmt.Sprintf("/%d", i+1))))
+			}
+			checkDownloaded(t, got, interopMessages, false)
+			is.checkLeft(t, true)
+		})
+	}
 	t.Run("pop3s-dele", func(t *testing.T) {
 		is := startInterop(t, nil)
 		curl(t, is, "--request", "DELE", "--head", is.url("pop3s", "/2"))
@@ -447,5 +444,58 @@ verbose = 1
 				t.Errorf("a second run delivered %d messages, want none:\n%s", n, log)
 			}
 		})
+	}
+}
+
+// TestInteropMutt opens the maildrop as a pop:// folder with mutt in batch
+// mode (keystrokes pushed with -e), over STLS: it pipes message 2 to a
+// file, deletes message 1 and quits, which sends DELE and QUIT.
+func TestInteropMutt(t *testing.T) {
+	t.Parallel()
+	mutt := interop.Require(t, "mutt", "apt-get install mutt")
+	is := startInterop(t, nil)
+	dir := t.TempDir()
+	cfg := filepath.Join(dir, "muttrc")
+	conf := fmt.Sprintf(`set pop_user=alice
+set pop_pass=secret
+set ssl_starttls=yes
+set ssl_force_tls=yes
+set ssl_ca_certificates_file=%s
+set pop_authenticators="user"
+set sort=mailbox-order
+set pager=cat
+set wait_key=no
+set delete=yes
+set quit=yes
+set move=no
+set beep=no
+set pipe_decode=no
+set header_cache=""
+set message_cachedir=""
+set record=""
+set timeout=1
+`, is.caFile)
+	if err := os.WriteFile(cfg, []byte(conf), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	piped := filepath.Join(dir, "piped.eml")
+	env := []string{"HOME=" + dir, "TERM=vt100", "COLUMNS=80", "LINES=24", "MAILCAPS=/dev/null"}
+	keys := "j<pipe-message>cat > " + piped + "<enter>k<delete-message><quit>"
+	// mutt only opens a mailbox with a terminal on its standard input
+	// (else it sends mail in batch mode): python's pty module gives it one.
+	interop.Require(t, "python3", "apt-get install python3")
+	out, err := interop.Output(nil, env, "python3", "-c",
+		"import os, pty, sys; sys.exit(os.waitstatus_to_exitcode(pty.spawn(sys.argv[1:])))",
+		mutt, "-n", "-F", cfg, "-f", "pop://"+net.JoinHostPort(is.host, is.port)+"/", "-e", "push '"+keys+"'")
+	if err != nil {
+		t.Fatalf("mutt: %v\n%s", err, out)
+	}
+	b, err := os.ReadFile(piped)
+	if err != nil {
+		t.Fatalf("mutt piped nothing: %v\n%s", err, out)
+	}
+	checkDownloaded(t, []string{string(b)}, interopMessages[1:2], true)
+	if got := is.left(t); !slices.Equal(got, interopMessages[1:]) {
+		t.Errorf("INBOX after mutt deleted message 1: %d messages", len(got))
 	}
 }

@@ -29,6 +29,11 @@ type Inbound struct {
 	// limit) for the failure reports Inbound writes itself. Nil means the
 	// defaults.
 	QueueOptions *queue.Options
+	// Verifier, if set, checks SPF, DKIM and DMARC on each message,
+	// records the result in an Authentication-Results header, and refuses
+	// messages whose DMARC policy says reject. (Quarantine is recorded in the
+	// header; filing into Junk comes with the filter chain.)
+	Verifier *Verifier
 	// Logger; nil means slog.Default().
 	Logger *slog.Logger
 }
@@ -85,6 +90,11 @@ func (s *inSession) Close() error              { return nil }
 
 // Data implements smtp.Session.
 func (s *inSession) Data(ctx context.Context, r io.Reader) (string, error) {
+	r, done, err := s.verify(ctx, r)
+	if err != nil {
+		return "", err
+	}
+	defer done()
 	errs, id, err := s.deliver(ctx, r)
 	if err != nil {
 		return "", err
@@ -108,8 +118,31 @@ func (s *inSession) Data(ctx context.Context, r io.Reader) (string, error) {
 
 // LMTPData implements smtp.LMTPSession: one result per recipient.
 func (s *inSession) LMTPData(ctx context.Context, r io.Reader) ([]error, error) {
+	r, done, err := s.verify(ctx, r)
+	if err != nil {
+		return nil, err
+	}
+	defer done()
 	errs, _, err := s.deliver(ctx, r)
 	return errs, err
+}
+
+// verify runs the Verifier, if any: it returns the message with its
+// Authentication-Results header, and a function that releases it.
+func (s *inSession) verify(ctx context.Context, r io.Reader) (io.Reader, func(), error) {
+	v := s.in.Verifier
+	if v == nil {
+		return r, func() {}, nil
+	}
+	checked, res, err := v.Check(ctx, s.info, s.from, r)
+	if err != nil {
+		return nil, nil, err
+	}
+	if e := res.Reply(); e != nil {
+		checked.Close()
+		return nil, nil, e
+	}
+	return checked, func() { checked.Close() }, nil
 }
 
 // deliver stores the message for every accepted recipient. It returns one

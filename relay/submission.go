@@ -40,6 +40,9 @@ type Submission struct {
 	// MaxHeaderBytes bounds the header section that is checked and
 	// completed. Zero means 256 KiB.
 	MaxHeaderBytes int
+	// Signer, if set, adds DKIM signatures (RFC 6376) for the sender's
+	// domain to every submitted message, after completing its header.
+	Signer *DKIMSigner
 
 	mu    sync.Mutex
 	sends map[string][]time.Time // user → submission times in the last hour
@@ -84,7 +87,22 @@ func (s *subSession) Data(ctx context.Context, r io.Reader) (string, error) {
 	if err != nil {
 		return "", err
 	}
-	return s.inSession.Data(ctx, io.MultiReader(bytes.NewReader(hdr), br))
+	msg := io.MultiReader(bytes.NewReader(hdr), br)
+	if s.sub.Signer == nil {
+		return s.inSession.Data(ctx, msg)
+	}
+	pr, pw := io.Pipe()
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		pw.CloseWithError(s.sub.Signer.Sign(ctx, pw, msg))
+	}()
+	id, err := s.inSession.Data(ctx, pr)
+	// The signer reads the client's data: it must be done before the
+	// server drains what is left.
+	pr.CloseWithError(io.ErrClosedPipe)
+	<-done
+	return id, err
 }
 
 func (sub *Submission) allowed(ctx context.Context, user string, addr smtp.Path) bool {

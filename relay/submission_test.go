@@ -136,3 +136,23 @@ func TestSubmissionCompletesMessage(t *testing.T) {
 		t.Fatalf("local copy %q", got)
 	}
 }
+
+func TestSubmissionSigns(t *testing.T) {
+	f, sub := newSubmission(t, 0)
+	key, err := relay.GenerateDKIMKey(relay.DKIMEd25519)
+	if err != nil {
+		t.Fatal(err)
+	}
+	sub.Signer = &relay.DKIMSigner{Keys: []relay.DKIMKey{{Domain: "example.com", Selector: "s1", Signer: key}}}
+	_, data := submit(t, f.addr, "alice@example.com", "x@remote.example", "From: alice@example.com\r\nSubject: signed\r\n\r\nbody")
+	if !strings.HasPrefix(data, "250") {
+		t.Fatalf("DATA: %s", data)
+	}
+	q := f.queued(t)
+	rc, _ := f.q.Open(context.Background(), q[0].ID)
+	b, _ := io.ReadAll(rc)
+	rc.Close()
+	if !strings.Contains(string(b), "DKIM-Signature: ") || !strings.Contains(string(b), "d=example.com") || !strings.HasSuffix(string(b), "\r\n\r\nbody\r\n") {
+		t.Fatalf("signed message:\n%s", b)
+	}
+}

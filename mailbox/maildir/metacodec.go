@@ -35,10 +35,42 @@ func (e *encoder) bool(v bool) {
 	}
 }
 
+// counts are the numbers of addresses, parts, parameters and child
+// pointers in a blob, written first so that the decoder allocates each
+// kind once.
+type counts struct{ addrs, parts, params, children int }
+
+func (c *counts) envelope(env *mailbox.Envelope) {
+	if env != nil {
+		c.addrs += len(env.From) + len(env.Sender) + len(env.ReplyTo) + len(env.To) + len(env.Cc) + len(env.Bcc)
+	}
+}
+
+func (c *counts) part(p *mailbox.Part) {
+	c.parts++
+	c.params += len(p.Params) + len(p.DispositionParams)
+	c.children += len(p.Parts)
+	c.envelope(p.Envelope)
+	for _, ch := range p.Parts {
+		c.part(ch)
+	}
+	if p.Message != nil {
+		c.part(p.Message)
+	}
+}
+
 // encodeMetadata appends the blob of m to b.
 func encodeMetadata(b []byte, m *mailbox.Metadata) []byte {
 	e := encoder{b}
 	e.b = append(e.b, metaVersion)
+	var c counts
+	c.envelope(m.Envelope)
+	if m.Body != nil {
+		c.part(m.Body)
+	}
+	for _, n := range [...]int{c.addrs, c.parts, c.params, c.children} {
+		e.uvarint(uint64(n))
+	}
 	e.envelope(m.Envelope)
 	e.bool(m.Body != nil)
 	if m.Body != nil {
@@ -131,6 +163,24 @@ type decoder struct {
 	s   string
 	i   int
 	err error
+
+	// Pools the blob's addresses, parts, parameters and child pointers
+	// are taken from.
+	addrs     []mailbox.Address
+	parts     []mailbox.Part
+	paramPool []mailbox.Param
+	children  []*mailbox.Part
+}
+
+// take returns the next n elements of *pool, failing if it has fewer.
+func take[T any](d *decoder, pool *[]T, n int) []T {
+	if n > len(*pool) {
+		d.fail()
+		return nil
+	}
+	s := (*pool)[:n:n]
+	*pool = (*pool)[n:]
+	return s
 }
 
 func (d *decoder) fail() {
@@ -206,8 +256,22 @@ func decodeMetadata(blob []byte, zc *zoneCache) (*mailbox.Metadata, error) {
 	if d.byte() != metaVersion {
 		return nil, errCorrupt
 	}
-	m := &mailbox.Metadata{}
-	m.Envelope = d.envelope()
+	// Every address takes at least 4 bytes, every part 20, every
+	// parameter and child 2: counts beyond that are corrupt.
+	na, np, nq, nc := d.count(4), d.count(20), d.count(2), d.count(2)
+	if d.err != nil {
+		return nil, errCorrupt
+	}
+	d.addrs = make([]mailbox.Address, na)
+	d.parts = make([]mailbox.Part, np)
+	d.paramPool = make([]mailbox.Param, nq)
+	d.children = make([]*mailbox.Part, nc)
+	me := &struct {
+		m mailbox.Metadata
+		e mailbox.Envelope
+	}{}
+	m := &me.m
+	m.Envelope = d.envelopeInto(&me.e)
 	if d.bool() {
 		m.Body = d.part(0)
 	}
@@ -231,17 +295,23 @@ func decodeMetadata(blob []byte, zc *zoneCache) (*mailbox.Metadata, error) {
 	return m, nil
 }
 
-func (d *decoder) envelope() *mailbox.Envelope {
+func (d *decoder) envelope() *mailbox.Envelope { return d.envelopeInto(nil) }
+
+// envelopeInto decodes an envelope into env, or a new one if env is nil.
+func (d *decoder) envelopeInto(env *mailbox.Envelope) *mailbox.Envelope {
 	if !d.bool() {
 		return nil
 	}
-	env := &mailbox.Envelope{Date: d.str(), Subject: d.str()}
+	if env == nil {
+		env = &mailbox.Envelope{}
+	}
+	env.Date, env.Subject = d.str(), d.str()
 	for _, l := range [...]*[]mailbox.Address{&env.From, &env.Sender, &env.ReplyTo, &env.To, &env.Cc, &env.Bcc} {
 		n := d.count(4)
 		if n == 0 {
 			continue
 		}
-		as := make([]mailbox.Address, n)
+		as := take(d, &d.addrs, n)
 		for i := range as {
 			fl := d.byte()
 			as[i] = mailbox.Address{GroupStart: fl&1 != 0, GroupEnd: fl&2 != 0, Name: d.str(), Mailbox: d.str(), Host: d.str()}
@@ -258,7 +328,7 @@ func (d *decoder) params() []mailbox.Param {
 	if n == 0 {
 		return nil
 	}
-	ps := make([]mailbox.Param, n)
+	ps := take(d, &d.paramPool, n)
 	for i := range ps {
 		ps[i] = mailbox.Param{Name: d.str(), Value: d.str()}
 	}
@@ -270,7 +340,12 @@ func (d *decoder) part(depth int) *mailbox.Part {
 		d.fail()
 		return nil
 	}
-	p := &mailbox.Part{
+	ps := take(d, &d.parts, 1)
+	if ps == nil {
+		return nil
+	}
+	p := &ps[0]
+	*p = mailbox.Part{
 		Type: d.str(), Subtype: d.str(), Params: d.params(),
 		ID: d.str(), Description: d.str(), MD5: d.str(), Location: d.str(),
 		Encoding: d.str(), Disposition: d.str(), DispositionParams: d.params(),
@@ -282,7 +357,7 @@ func (d *decoder) part(depth int) *mailbox.Part {
 		}
 	}
 	if n := d.count(16); n > 0 {
-		p.Parts = make([]*mailbox.Part, n)
+		p.Parts = take(d, &d.children, n)
 		for i := range p.Parts {
 			p.Parts[i] = d.part(depth + 1)
 			if d.err != nil {

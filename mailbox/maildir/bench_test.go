@@ -1,0 +1,199 @@
+package maildir_test
+
+import (
+	"context"
+	"fmt"
+	"runtime"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/postyard/postyard/mailbox"
+	"github.com/postyard/postyard/mailbox/maildir"
+)
+
+// benchMessage returns a message of about 4 KiB with the header fields
+// and MIME structure of ordinary mail, varied by i.
+func benchMessage(i int) string {
+	var b strings.Builder
+	fmt.Fprintf(&b, "Return-Path: <sender%d@example.org>\r\n", i%97)
+	fmt.Fprintf(&b, "Received: from mx%d.example.org by mx.example.com; Mon, 2 Jan 2006 15:04:05 -0700\r\n", i%7)
+	fmt.Fprintf(&b, "From: Sender %d <sender%d@example.org>\r\n", i%97, i%97)
+	fmt.Fprintf(&b, "To: bench@example.com, Other %d <other%d@example.net>\r\n", i%13, i%13)
+	fmt.Fprintf(&b, "Cc: list%d@lists.example.org\r\n", i%5)
+	fmt.Fprintf(&b, "Subject: topic-%02d message number %d\r\n", i%100, i)
+	fmt.Fprintf(&b, "Date: Mon, 2 Jan 2006 15:%02d:05 -0700\r\n", i%60)
+	fmt.Fprintf(&b, "Message-ID: <%d.bench@example.org>\r\n", i)
+	if i%3 == 0 {
+		fmt.Fprintf(&b, "In-Reply-To: <%d.bench@example.org>\r\nReferences: <%d.bench@example.org>\r\n", i-1, i-1)
+	}
+	b.WriteString("MIME-Version: 1.0\r\nContent-Type: multipart/alternative; boundary=\"b1\"\r\n\r\n")
+	line := strings.Repeat("lorem ipsum dolor sit amet ", 2) + "\r\n"
+	b.WriteString("--b1\r\nContent-Type: text/plain; charset=utf-8\r\n\r\n")
+	for b.Len() < 2600 {
+		b.WriteString(line)
+	}
+	b.WriteString("--b1\r\nContent-Type: text/html; charset=utf-8\r\nContent-Transfer-Encoding: quoted-printable\r\n\r\n<p>")
+	for b.Len() < 4000 {
+		b.WriteString(line)
+	}
+	b.WriteString("</p>\r\n--b1--\r\n")
+	return b.String()
+}
+
+// BenchmarkDeliver measures durable delivery of 4 KiB messages from 16
+// goroutines to one mailbox, with the group commit and with the
+// per-message fsync baseline (each delivery fsyncs its file, the
+// directory and the index by itself).
+func BenchmarkDeliver(b *testing.B) {
+	msg := benchMessage(1)
+	for _, mode := range []string{"group", "per-message"} {
+		b.Run(mode+"/16", func(b *testing.B) {
+			var st *maildir.Store
+			var err error
+			if mode == "group" {
+				st, err = maildir.Open(b.TempDir(), nil)
+			} else {
+				st, err = maildir.OpenPerMessageSync(b.TempDir())
+			}
+			if err != nil {
+				b.Fatal(err)
+			}
+			defer st.Close()
+			ctx := context.Background()
+			rcpts := []mailbox.Recipient{{User: "bench"}}
+			if _, err := st.User(ctx, "bench"); err != nil {
+				b.Fatal(err)
+			}
+			b.SetBytes(int64(len(msg)))
+			b.SetParallelism((16 + runtime.GOMAXPROCS(0) - 1) / runtime.GOMAXPROCS(0))
+			start := time.Now()
+			b.RunParallel(func(pb *testing.PB) {
+				for pb.Next() {
+					errs, err := st.Deliver(ctx, strings.NewReader(msg), rcpts)
+					if err != nil || errs[0] != nil {
+						b.Error(err, errs)
+						return
+					}
+				}
+			})
+			b.ReportMetric(float64(b.N)/time.Since(start).Seconds(), "msgs/s")
+		})
+	}
+}
+
+// fixture10k returns a store directory holding user "bench" with 10,000
+// messages in INBOX, built once per benchmark.
+func fixture10k(b *testing.B) string {
+	b.Helper()
+	dir := b.TempDir()
+	st, err := maildir.Open(dir, nil)
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer st.Close()
+	ctx := context.Background()
+	if _, err := st.User(ctx, "bench"); err != nil {
+		b.Fatal(err)
+	}
+	var wg sync.WaitGroup
+	const n, workers = 10000, 32
+	for w := range workers {
+		wg.Go(func() {
+			for i := w; i < n; i += workers {
+				if _, err := st.Deliver(ctx, strings.NewReader(benchMessage(i)), []mailbox.Recipient{{User: "bench"}}); err != nil {
+					b.Error(err)
+					return
+				}
+			}
+		})
+	}
+	wg.Wait()
+	return dir
+}
+
+// BenchmarkOpen10k measures opening a 10,000-message folder with a new
+// Store (no state in memory: the index is read and cur/ listed), and the
+// heap the open folder holds.
+func BenchmarkOpen10k(b *testing.B) {
+	dir := fixture10k(b)
+	ctx := context.Background()
+	var heap uint64
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		var before, after runtime.MemStats
+		if i == 0 {
+			b.StopTimer()
+			runtime.GC()
+			runtime.ReadMemStats(&before)
+			b.StartTimer()
+		}
+		st, err := maildir.Open(dir, nil)
+		if err != nil {
+			b.Fatal(err)
+		}
+		u, err := st.User(ctx, "bench")
+		if err != nil {
+			b.Fatal(err)
+		}
+		mb, err := u.Open(ctx, mailbox.Inbox, nil)
+		if err != nil {
+			b.Fatal(err)
+		}
+		if s, err := mb.Status(ctx); err != nil || s.Messages != 10000 {
+			b.Fatal(s, err)
+		}
+		if i == 0 {
+			b.StopTimer()
+			runtime.GC()
+			runtime.ReadMemStats(&after)
+			heap = after.HeapAlloc - before.HeapAlloc
+			runtime.KeepAlive(mb)
+			b.StartTimer()
+		}
+		mb.Close()
+		st.Close()
+	}
+	b.ReportMetric(float64(heap)/(1<<20), "MiB-heap")
+}
+
+// BenchmarkList10k measures listing the metadata (envelope, body
+// structure, cached header fields) of 10,000 messages of an open folder.
+func BenchmarkList10k(b *testing.B) {
+	dir := fixture10k(b)
+	ctx := context.Background()
+	st, err := maildir.Open(dir, nil)
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer st.Close()
+	u, err := st.User(ctx, "bench")
+	if err != nil {
+		b.Fatal(err)
+	}
+	mb, err := u.Open(ctx, mailbox.Inbox, nil)
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer mb.Close()
+	for _, meta := range []bool{true, false} {
+		b.Run(fmt.Sprintf("metadata=%v", meta), func(b *testing.B) {
+			b.ResetTimer()
+			start := time.Now()
+			for range b.N {
+				n := 0
+				for m, err := range mb.Messages(ctx, mailbox.AllUIDs(), &mailbox.FetchOptions{Metadata: meta}) {
+					if err != nil || (meta && m.Metadata.Envelope == nil) {
+						b.Fatal(err)
+					}
+					n++
+				}
+				if n != 10000 {
+					b.Fatalf("%d messages", n)
+				}
+			}
+			b.ReportMetric(float64(b.N)*10000/time.Since(start).Seconds(), "msgs/s")
+		})
+	}
+}

@@ -1,0 +1,607 @@
+package maildir
+
+import (
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"hash/crc32"
+	"io"
+	"os"
+	"path/filepath"
+	"slices"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/postyard/postyard/mailbox"
+)
+
+// Files a folder's Maildir holds besides cur/, new/ and tmp/.
+const (
+	indexFile  = "postyard-index"  // the log of UIDs, flags, keywords, MODSEQs
+	metaFile   = "postyard-meta"   // cached metadata blobs
+	folderFile = "postyard-folder" // UIDVALIDITY and special use, written once
+	lockFile   = "postyard-lock"   // the maildrop lock (flock)
+	markerFile = "maildirfolder"   // Maildir++ marks subfolders with it
+)
+
+// folder is one mailbox: a Maildir and its index, loaded in memory. mu
+// guards everything below it; the log is written under mu, so records
+// are in MODSEQ order, and events are published under mu.
+type folder struct {
+	st *Store
+	u  *user
+	id uint64 // orders locking of two folders
+
+	mu        sync.Mutex
+	name      string
+	dir       string
+	idx       index
+	keywords  []string // every keyword set in the folder, normalized
+	log       *os.File
+	logSize   int64
+	compactAt int64
+	oldLogs   []*os.File
+	deleted   bool
+	hub       mailbox.Hub
+
+	metaMu   sync.Mutex
+	meta     *os.File
+	metaSize int64
+}
+
+func (f *folder) cur() string { return filepath.Join(f.dir, "cur") }
+
+// diskFile is a message file found in cur/ or new/.
+type diskFile struct {
+	name  string
+	fn    fileName
+	inNew bool
+}
+
+// readFolderFile reads the UIDVALIDITY and special use written at
+// creation.
+func readFolderFile(dir string) (uint32, mailbox.SpecialUse, bool) {
+	b, err := os.ReadFile(filepath.Join(dir, folderFile))
+	if err != nil {
+		return 0, "", false
+	}
+	v, su, _ := strings.Cut(strings.TrimSpace(string(b)), " ")
+	n, err := strconv.ParseUint(v, 10, 32)
+	if err != nil || n == 0 {
+		return 0, "", false
+	}
+	if su != "" {
+		if _, ok := mailbox.ParseSpecialUse(su); !ok {
+			su = ""
+		}
+	}
+	return uint32(n), mailbox.SpecialUse(su), true
+}
+
+func folderFileData(validity uint32, special mailbox.SpecialUse) []byte {
+	return fmt.Appendf(nil, "%d %s\n", validity, special)
+}
+
+// loadFolder opens the mailbox name in dir, recovering as needed: a torn
+// index tail is cut off; messages whose files are gone are expunged;
+// files without a record (other programs' deliveries, or changes a crash
+// interrupted) get UIDs, the one in their name when it is free; flags
+// changed in file names by other programs are taken over. A missing or
+// unreadable index is rebuilt from the files, keeping UIDVALIDITY and
+// the UIDs in the file names when they are consistent, and otherwise
+// with a new UIDVALIDITY.
+func (u *user) loadFolder(name, dir string) (*folder, error) {
+	st := u.st
+	if err := makeMaildir(dir); err != nil {
+		return nil, err
+	}
+	cleanTmp(filepath.Join(dir, "tmp"), true)
+	f := &folder{st: st, u: u, id: st.folderID.Add(1), name: name, dir: dir}
+	f.hub.MaxPending = st.opts.MaxPending
+	var err error
+	if f.meta, err = os.OpenFile(filepath.Join(dir, metaFile), os.O_RDWR|os.O_CREATE, 0o600); err != nil {
+		return nil, err
+	}
+	if fi, err := f.meta.Stat(); err == nil {
+		f.metaSize = fi.Size()
+	}
+	data, err := os.ReadFile(filepath.Join(dir, indexFile))
+	if err != nil && !errors.Is(err, os.ErrNotExist) {
+		f.meta.Close()
+		return nil, err
+	}
+	good := f.idx.replay(data, st.opts.MaxTombstones)
+	changed := good != len(data)
+	rebuilt := !f.idx.header
+	if rebuilt {
+		f.rebuild()
+		changed = true
+	}
+	files, err := f.scan(true)
+	if err != nil {
+		f.meta.Close()
+		return nil, err
+	}
+	if rebuilt && dupUIDs(files) {
+		// The UIDs in the file names cannot all be kept: start over.
+		f.idx.validity = u.nextValidity()
+		writeFileAtomic(filepath.Join(f.dir, folderFile), folderFileData(f.idx.validity, f.idx.special))
+		for i := range files {
+			files[i].fn.UID = 0
+		}
+	}
+	if ch := f.reconcile(files, true); !ch.empty() {
+		changed = true
+	}
+	for i := range f.idx.msgs {
+		_, f.keywords, _ = mailbox.FlagsAdd.Apply(0, f.keywords, 0, f.idx.msgs[i].keywords)
+	}
+	if changed {
+		for _, d := range []string{"cur", "new"} {
+			syncDir(filepath.Join(dir, d))
+		}
+		err = f.compact()
+	} else {
+		f.log, err = os.OpenFile(filepath.Join(dir, indexFile), os.O_RDWR, 0o600)
+		f.logSize = int64(len(data))
+		f.compactAt = 2*f.logSize + 256<<10
+	}
+	if err != nil {
+		f.meta.Close()
+		return nil, err
+	}
+	return f, nil
+}
+
+// rebuild starts an index for a Maildir whose index is missing or
+// unreadable: UIDVALIDITY from the folder file if there is one, MODSEQs
+// from the clock so that they stay above any given out before.
+func (f *folder) rebuild() {
+	v, su, ok := readFolderFile(f.dir)
+	if !ok {
+		v = f.u.nextValidity()
+		writeFileAtomic(filepath.Join(f.dir, folderFile), folderFileData(v, su))
+	}
+	f.idx = index{validity: v, special: su, header: true, uidNext: 1, modseq: mailbox.ModSeq(time.Now().UnixMicro())}
+	f.idx.tombFloor = f.idx.modseq // expunges before are unknown
+}
+
+// scan lists the message files of cur/ (if all) and new/.
+func (f *folder) scan(all bool) ([]diskFile, error) {
+	var out []diskFile
+	dirs := []string{"new"}
+	if all {
+		dirs = []string{"cur", "new"}
+	}
+	for _, sub := range dirs {
+		d, err := os.Open(filepath.Join(f.dir, sub))
+		if err != nil {
+			return nil, err
+		}
+		names, err := d.Readdirnames(-1)
+		d.Close()
+		if err != nil {
+			return nil, err
+		}
+		for _, n := range names {
+			if fn, ok := parseFileName(n); ok {
+				out = append(out, diskFile{name: n, fn: fn, inNew: sub == "new"})
+			}
+		}
+	}
+	return out, nil
+}
+
+// changes are what reconcile changed in the index.
+type changes struct {
+	flagged, gone, added []mailbox.UID
+}
+
+func (c *changes) empty() bool { return len(c.flagged)+len(c.gone)+len(c.added) == 0 }
+
+// reconcile brings the index in line with the files found. With full
+// (all of cur/ was scanned), messages without a file are expunged and
+// flags changed in file names are taken over. f.mu is held or f is not
+// shared. Events are published for the changes.
+func (f *folder) reconcile(files []diskFile, full bool) changes {
+	x := &f.idx
+	byBase := make(map[string]diskFile, len(files))
+	var dups []diskFile
+	for _, df := range files {
+		if _, dup := byBase[df.fn.Base]; dup {
+			dups = append(dups, df)
+			continue
+		}
+		byBase[df.fn.Base] = df
+	}
+	var ch changes
+	var events []mailbox.Event
+	if full {
+		var flagged []*msg
+		for i := range x.msgs {
+			m := &x.msgs[i]
+			df, ok := byBase[m.base]
+			if !ok {
+				ch.gone = append(ch.gone, m.uid)
+				continue
+			}
+			delete(byBase, m.base)
+			if df.fn.Flags != m.flags {
+				flagged = append(flagged, m)
+				m.flags = df.fn.Flags
+			}
+			if want := m.name(); df.inNew || df.name != want {
+				os.Rename(filepath.Join(f.dir, subdir(df.inNew), df.name), filepath.Join(f.cur(), want))
+			}
+		}
+		if len(flagged) > 0 {
+			x.modseq++
+			for _, m := range flagged {
+				m.modseq = x.modseq
+				ch.flagged = append(ch.flagged, m.uid)
+				events = append(events, mailbox.Event{Kind: mailbox.EventFlags, UID: m.uid, ModSeq: m.modseq, Flags: m.flags, Keywords: m.keywords})
+			}
+		}
+		f.hub.Publish(events...)
+		if len(ch.gone) > 0 {
+			f.expungeLocked(ch.gone)
+		}
+	} else {
+		for i := range x.msgs {
+			delete(byBase, x.msgs[i].base)
+		}
+	}
+	events = events[:0]
+	for _, m := range f.adopt(append(dups, mapValues(byBase)...)) {
+		ch.added = append(ch.added, m.uid)
+		events = append(events, mailbox.Event{Kind: mailbox.EventNew, UID: m.uid, ModSeq: m.modseq, Flags: m.flags, Keywords: m.keywords})
+	}
+	f.hub.Publish(events...)
+	return ch
+}
+
+// dupUIDs reports whether two files name the same UID.
+func dupUIDs(files []diskFile) bool {
+	seen := make(map[mailbox.UID]bool, len(files))
+	for _, df := range files {
+		if df.fn.UID != 0 {
+			if seen[df.fn.UID] {
+				return true
+			}
+			seen[df.fn.UID] = true
+		}
+	}
+	return false
+}
+
+func subdir(inNew bool) string {
+	if inNew {
+		return "new"
+	}
+	return "cur"
+}
+
+func mapValues(m map[string]diskFile) []diskFile {
+	out := make([]diskFile, 0, len(m))
+	for _, v := range m {
+		out = append(out, v)
+	}
+	return out
+}
+
+// adopt gives UIDs to files the index does not know, renaming them to
+// this store's form in cur/, and returns the new messages (appended to
+// the index). A file whose name carries a UID that is free (not below
+// UIDNEXT) keeps it; one whose UID was expunged is a removal a crash
+// interrupted and is removed. f.mu is held.
+func (f *folder) adopt(files []diskFile) []msg {
+	if len(files) == 0 {
+		return nil
+	}
+	x := &f.idx
+	expunged := make(map[mailbox.UID]bool, len(x.tombs))
+	for _, t := range x.tombs {
+		expunged[t.uid] = true
+	}
+	keep := func(df diskFile) bool { return df.fn.UID >= x.uidNext }
+	seen := map[mailbox.UID]int{}
+	for _, df := range files {
+		if keep(df) {
+			seen[df.fn.UID]++
+		}
+	}
+	slices.SortFunc(files, func(a, b diskFile) int {
+		ka, kb := keep(a) && seen[a.fn.UID] == 1, keep(b) && seen[b.fn.UID] == 1
+		switch {
+		case ka && kb:
+			return int(int64(a.fn.UID) - int64(b.fn.UID))
+		case ka != kb:
+			if ka {
+				return -1
+			}
+			return 1
+		}
+		return strings.Compare(a.name, b.name)
+	})
+	x.modseq++
+	first := len(x.msgs)
+	for _, df := range files {
+		path := filepath.Join(f.dir, subdir(df.inNew), df.name)
+		if df.fn.UID != 0 && df.fn.UID < x.uidNext && expunged[df.fn.UID] {
+			os.Remove(path)
+			continue
+		}
+		fi, err := os.Stat(path)
+		if err != nil || !fi.Mode().IsRegular() {
+			continue
+		}
+		uid := x.uidNext
+		if keep(df) && seen[df.fn.UID] == 1 {
+			uid = df.fn.UID
+		}
+		base := withUID(df.fn.Base, uid)
+		m := msg{uid: uid, modseq: x.modseq, flags: df.fn.Flags, date: fi.ModTime().UnixNano(), size: fi.Size(), base: base}
+		if err := os.Rename(path, filepath.Join(f.cur(), m.name())); err != nil {
+			continue
+		}
+		if md, err := f.parseFile(filepath.Join(f.cur(), m.name())); err == nil {
+			m.metaOff, m.metaLen = f.appendMeta(md)
+		}
+		x.msgs = append(x.msgs, m)
+		x.uidNext = uid + 1
+		f.u.addUsage(1, m.size)
+	}
+	return x.msgs[first:]
+}
+
+// withUID returns base with its ",U=" field set to uid.
+func withUID(base string, uid mailbox.UID) string {
+	parts := strings.Split(base, ",")
+	out := parts[:1]
+	for _, p := range parts[1:] {
+		if !strings.HasPrefix(p, "U=") {
+			out = append(out, p)
+		}
+	}
+	return strings.Join(out, ",") + ",U=" + strconv.FormatUint(uint64(uid), 10)
+}
+
+// parseFile parses the message file at path.
+func (f *folder) parseFile(path string) (*mailbox.Metadata, error) {
+	fl, err := os.Open(path)
+	if err != nil {
+		return nil, err
+	}
+	defer fl.Close()
+	return mailbox.Parse(fl, f.st.opts.Parse)
+}
+
+// expungeLocked removes the messages uids (ascending, all present) from
+// the index at a new MODSEQ and publishes the expunges. It does not
+// touch files or the log. f.mu is held.
+func (f *folder) expungeLocked(uids []mailbox.UID) {
+	x := &f.idx
+	x.modseq++
+	gone := make(map[mailbox.UID]bool, len(uids))
+	events := make([]mailbox.Event, 0, len(uids))
+	for _, u := range uids {
+		gone[u] = true
+		x.tombs = append(x.tombs, tomb{u, x.modseq})
+		events = append(events, mailbox.Event{Kind: mailbox.EventExpunge, UID: u, ModSeq: x.modseq})
+	}
+	var bytes int64
+	x.msgs = slices.DeleteFunc(x.msgs, func(m msg) bool {
+		if gone[m.uid] {
+			bytes += m.size
+			return true
+		}
+		return false
+	})
+	x.trimTombs(f.st.opts.MaxTombstones)
+	f.u.addUsage(-int64(len(uids)), -bytes)
+	f.hub.Publish(events...)
+}
+
+// appendMeta stores a metadata blob and returns where; a failed write
+// returns length 0 (the metadata is parsed again when asked for).
+func (f *folder) appendMeta(md *mailbox.Metadata) (int64, uint32) {
+	rec := make([]byte, 8, 1024)
+	rec = encodeMetadata(rec, md)
+	binary.LittleEndian.PutUint32(rec[0:], uint32(len(rec)-8))
+	binary.LittleEndian.PutUint32(rec[4:], crc32.Checksum(rec[8:], crcTable))
+	f.metaMu.Lock()
+	defer f.metaMu.Unlock()
+	off := f.metaSize
+	if _, err := f.meta.WriteAt(rec, off); err != nil {
+		return 0, 0
+	}
+	f.metaSize += int64(len(rec))
+	return off, uint32(len(rec))
+}
+
+// writeLog appends records to the log; f.mu is held. On failure the log
+// is cut back, so that the next write does not follow garbage.
+func (f *folder) writeLog(recs ...[]byte) error {
+	var b []byte
+	if len(recs) == 1 {
+		b = recs[0]
+	} else {
+		for _, r := range recs {
+			b = append(b, r...)
+		}
+	}
+	if _, err := f.log.WriteAt(b, f.logSize); err != nil {
+		f.log.Truncate(f.logSize)
+		return err
+	}
+	f.logSize += int64(len(b))
+	return nil
+}
+
+// maybeCompact rewrites the log if it has grown enough; f.mu is held.
+func (f *folder) maybeCompact() {
+	if f.logSize >= f.compactAt {
+		f.compact() // on failure the log stays as it is, still valid
+	}
+}
+
+// compact writes the index as a fresh log, crash-safely, and switches to
+// it. f.mu is held or f is not shared.
+func (f *folder) compact() error {
+	data := f.idx.snapshot()
+	path := filepath.Join(f.dir, indexFile)
+	if err := writeFileAtomic(path, data); err != nil {
+		return err
+	}
+	l, err := os.OpenFile(path, os.O_RDWR, 0o600)
+	if err != nil {
+		return err
+	}
+	if f.log != nil {
+		// Requests of the group commit may still name the old file: it
+		// is closed when the store closes.
+		f.oldLogs = append(f.oldLogs, f.log)
+	}
+	f.log, f.logSize = l, int64(len(data))
+	f.compactAt = 2*f.logSize + 256<<10
+	return nil
+}
+
+// scanNew picks up files other programs dropped into new/ (or changed
+// in cur/, with full), giving them UIDs and publishing them. f.mu is
+// held. It returns what must be synced for the change to be durable, nil
+// if nothing changed.
+func (f *folder) scanNew(full bool) *syncReq {
+	files, err := f.scan(full)
+	if err != nil || (len(files) == 0 && !full) {
+		return nil
+	}
+	ch := f.reconcile(files, full)
+	if ch.empty() {
+		return nil
+	}
+	x := &f.idx
+	var recs [][]byte
+	if len(ch.gone) > 0 {
+		recs = append(recs, expungeRecord(x.tombs[len(x.tombs)-1].modseq, ch.gone))
+	}
+	if len(ch.flagged) > 0 {
+		ms := make([]*msg, 0, len(ch.flagged))
+		for _, u := range ch.flagged {
+			if i := x.find(u); i >= 0 {
+				ms = append(ms, &x.msgs[i])
+			}
+		}
+		if len(ms) > 0 {
+			recs = append(recs, flagsRecord(ms[0].modseq, ms))
+		}
+	}
+	for _, u := range ch.added {
+		m := &x.msgs[x.find(u)]
+		recs = append(recs, addRecord(m))
+		_, f.keywords, _ = mailbox.FlagsAdd.Apply(0, f.keywords, 0, m.keywords)
+	}
+	recs = append(recs, stateRecord(x.uidNext, x.modseq))
+	if f.writeLog(recs...) != nil {
+		return nil
+	}
+	r := &syncReq{}
+	r.dir(f.cur())
+	r.dir(filepath.Join(f.dir, "new"))
+	r.file(f.log)
+	return r
+}
+
+// readMetas returns the cached metadata of ms (in order), reading the
+// blobs of neighbouring messages with one read.
+func (f *folder) readMetas(ms []msg) []*mailbox.Metadata {
+	out := make([]*mailbox.Metadata, len(ms))
+	var buf []byte
+	for i := 0; i < len(ms); {
+		// A run of blobs that lie together in the file.
+		start, end := ms[i].metaOff, ms[i].metaOff+int64(ms[i].metaLen)
+		j := i + 1
+		for ; j < len(ms) && ms[j].metaLen > 0 && ms[j].metaOff >= end && ms[j].metaOff-end < 4096 && ms[j].metaOff+int64(ms[j].metaLen)-start <= 1<<20; j++ {
+			end = ms[j].metaOff + int64(ms[j].metaLen)
+		}
+		if ms[i].metaLen > 0 {
+			if cap(buf) < int(end-start) {
+				buf = make([]byte, end-start)
+			}
+			buf = buf[:end-start]
+			if n, err := f.meta.ReadAt(buf, start); err != nil && !(err == io.EOF && n == len(buf)) {
+				buf = buf[:0]
+			}
+			for k := i; k < j; k++ {
+				off := ms[k].metaOff - start
+				if off+int64(ms[k].metaLen) <= int64(len(buf)) {
+					out[k] = f.decodeMetaRecord(buf[off : off+int64(ms[k].metaLen)])
+				}
+			}
+		}
+		i = j
+	}
+	for k := range out {
+		if out[k] == nil {
+			out[k] = f.reparse(ms[k].uid)
+		}
+	}
+	return out
+}
+
+func (f *folder) decodeMetaRecord(rec []byte) *mailbox.Metadata {
+	if len(rec) < 8 || binary.LittleEndian.Uint32(rec) != uint32(len(rec)-8) ||
+		binary.LittleEndian.Uint32(rec[4:]) != crc32.Checksum(rec[8:], crcTable) {
+		return nil
+	}
+	md, err := decodeMetadata(rec[8:], &f.st.zones)
+	if err != nil {
+		return nil
+	}
+	return md
+}
+
+// reparse parses a message whose cached metadata is missing or damaged.
+func (f *folder) reparse(uid mailbox.UID) *mailbox.Metadata {
+	c, err := f.openMsg(uid)
+	if err != nil {
+		return &mailbox.Metadata{Body: &mailbox.Part{Type: "text", Subtype: "plain"}}
+	}
+	defer c.Close()
+	md, err := mailbox.Parse(c, f.st.opts.Parse)
+	if err != nil {
+		return &mailbox.Metadata{Body: &mailbox.Part{Type: "text", Subtype: "plain"}}
+	}
+	return md
+}
+
+// openMsg opens the file of message uid.
+func (f *folder) openMsg(uid mailbox.UID) (*os.File, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return f.openLocked(uid)
+}
+
+// openLocked opens the file of message uid; f.mu is held. A file
+// another program renamed (a flag change by a mail reader) is found by
+// its base name.
+func (f *folder) openLocked(uid mailbox.UID) (*os.File, error) {
+	i := f.idx.find(uid)
+	if i < 0 {
+		return nil, fmt.Errorf("maildir: %q UID %d: %w", f.name, uid, mailbox.ErrNoSuchMessage)
+	}
+	m := &f.idx.msgs[i]
+	fl, err := os.Open(filepath.Join(f.cur(), m.name()))
+	if errors.Is(err, os.ErrNotExist) {
+		if files, serr := f.scan(true); serr == nil {
+			for _, df := range files {
+				if df.fn.Base == m.base {
+					return os.Open(filepath.Join(f.dir, subdir(df.inNew), df.name))
+				}
+			}
+		}
+	}
+	return fl, err
+}

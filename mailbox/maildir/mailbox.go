@@ -1,0 +1,686 @@
+package maildir
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"iter"
+	"os"
+	"path/filepath"
+	"slices"
+	"strconv"
+	"time"
+
+	"github.com/postyard/postyard/mailbox"
+)
+
+// mbox is an open mailbox.
+type mbox struct {
+	u        *user
+	f        *folder
+	validity uint32
+	readOnly bool
+	lock     *os.File                // the maildrop lock, if Exclusive
+	closed   bool                    // guarded by f.mu
+	subs     []*mailbox.Subscription // guarded by f.mu
+}
+
+var _ mailbox.Mailbox = (*mbox)(nil)
+
+// lock locks the folder after checking ctx, the store and the mailbox; on
+// error nothing is locked. write refuses read-only mailboxes.
+func (h *mbox) lockf(ctx context.Context, write bool) error {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	if h.u.st.closed.Load() {
+		return errClosed
+	}
+	h.f.mu.Lock()
+	var err error
+	switch {
+	case h.closed:
+		err = fmt.Errorf("maildir: mailbox closed: %w", mailbox.ErrClosed)
+	case h.f.deleted:
+		err = noSuchMailbox("open", h.f.name)
+	case write && h.readOnly:
+		err = fmt.Errorf("maildir: %q: %w", h.f.name, mailbox.ErrReadOnly)
+	}
+	if err != nil {
+		h.f.mu.Unlock()
+	}
+	return err
+}
+
+func (h *mbox) Name() string {
+	h.f.mu.Lock()
+	defer h.f.mu.Unlock()
+	return h.f.name
+}
+
+func (h *mbox) UIDValidity() uint32 { return h.validity }
+
+// status returns the state; f.mu is held.
+func (f *folder) status() *mailbox.Status {
+	x := &f.idx
+	st := &mailbox.Status{
+		Name:          f.name,
+		SpecialUse:    x.special,
+		UIDValidity:   x.validity,
+		UIDNext:       x.uidNext,
+		HighestModSeq: x.modseq,
+		Messages:      len(x.msgs),
+		Keywords:      slices.Clone(f.keywords),
+	}
+	for i := range x.msgs {
+		m := &x.msgs[i]
+		if m.flags&mailbox.FlagSeen == 0 {
+			st.Unseen++
+		}
+		if m.flags&mailbox.FlagDeleted != 0 {
+			st.Deleted++
+		}
+		st.Size += m.size
+	}
+	return st
+}
+
+func (h *mbox) Status(ctx context.Context) (*mailbox.Status, error) {
+	if err := h.lockf(ctx, false); err != nil {
+		return nil, err
+	}
+	req := h.f.scanNew(false)
+	st := h.f.status()
+	h.f.mu.Unlock()
+	if req != nil {
+		if err := h.u.st.commit.sync(req); err != nil {
+			return nil, err
+		}
+	}
+	return st, nil
+}
+
+// info returns m as a mailbox.Message the caller owns.
+func (m *msg) info() *mailbox.Message {
+	mm := &mailbox.Message{}
+	m.fill(mm)
+	return mm
+}
+
+func (m *msg) fill(mm *mailbox.Message) {
+	*mm = mailbox.Message{
+		UID:          m.uid,
+		ModSeq:       m.modseq,
+		Flags:        m.flags,
+		Keywords:     slices.Clone(m.keywords),
+		InternalDate: time.Unix(0, m.date),
+		Size:         m.size,
+	}
+}
+
+// each calls fn for the messages in the normalized set, ascending, from
+// index start; it stops when fn returns false. f.mu is held.
+func (x *index) each(set mailbox.UIDSet, start int, fn func(m *msg) bool) {
+	for _, r := range set {
+		for i := max(start, x.search(r.Start)); i < len(x.msgs) && x.msgs[i].uid <= r.Stop; i++ {
+			if !fn(&x.msgs[i]) {
+				return
+			}
+		}
+	}
+}
+
+// chunk is the number of messages Messages copies per lock.
+const chunk = 256
+
+func (h *mbox) Messages(ctx context.Context, uids mailbox.UIDSet, opts *mailbox.FetchOptions) iter.Seq2[*mailbox.Message, error] {
+	if opts == nil {
+		opts = &mailbox.FetchOptions{}
+	}
+	set := uids.Normalize()
+	return func(yield func(*mailbox.Message, error) bool) {
+		var next mailbox.UID = 1
+		batch := make([]msg, 0, chunk)
+		first := true
+		for {
+			if err := h.lockf(ctx, false); err != nil {
+				yield(nil, err)
+				return
+			}
+			var req *syncReq
+			if first {
+				req = h.f.scanNew(false)
+				first = false
+			}
+			batch = batch[:0]
+			more := false
+			x := &h.f.idx
+			x.each(set, x.search(next), func(m *msg) bool {
+				if len(batch) == chunk {
+					more = true
+					return false
+				}
+				next = m.uid + 1
+				if m.modseq > opts.ChangedSince {
+					batch = append(batch, *m)
+				}
+				return true
+			})
+			h.f.mu.Unlock()
+			if req != nil {
+				if err := h.u.st.commit.sync(req); err != nil {
+					yield(nil, err)
+					return
+				}
+			}
+			var metas []*mailbox.Metadata
+			if opts.Metadata {
+				metas = h.f.readMetas(batch)
+			}
+			out := make([]mailbox.Message, len(batch)) // one allocation a chunk
+			for i := range batch {
+				m := &out[i]
+				batch[i].fill(m)
+				if metas != nil {
+					m.Metadata = metas[i]
+				}
+				if !yield(m, nil) {
+					return
+				}
+			}
+			if !more || next == 0 {
+				return
+			}
+		}
+	}
+}
+
+func (h *mbox) Expunged(ctx context.Context, uids mailbox.UIDSet, since mailbox.ModSeq) (mailbox.UIDSet, error) {
+	if err := h.lockf(ctx, false); err != nil {
+		return nil, err
+	}
+	defer h.f.mu.Unlock()
+	x := &h.f.idx
+	if since >= x.tombFloor {
+		var us []mailbox.UID
+		for _, t := range x.tombs {
+			if t.modseq > since && uids.Contains(t.uid) {
+				us = append(us, t.uid)
+			}
+		}
+		slices.Sort(us)
+		return mailbox.UIDSetOf(us...), nil
+	}
+	// Tombstones were forgotten: every UID below UIDNEXT not present.
+	var out mailbox.UIDSet
+	var prev mailbox.UID
+	set := uids.Normalize()
+	gap := func(lo, hi mailbox.UID) {
+		for _, r := range set {
+			if a, z := max(lo, r.Start), min(hi, r.Stop); a <= z {
+				out.AddRange(a, z)
+			}
+		}
+	}
+	for i := range x.msgs {
+		if u := x.msgs[i].uid; u > prev+1 {
+			gap(prev+1, u-1)
+		}
+		prev = x.msgs[i].uid
+	}
+	if x.uidNext > prev+1 {
+		gap(prev+1, x.uidNext-1)
+	}
+	return out, nil
+}
+
+func (h *mbox) Open(ctx context.Context, uid mailbox.UID) (mailbox.Content, error) {
+	if err := h.lockf(ctx, false); err != nil {
+		return nil, err
+	}
+	defer h.f.mu.Unlock()
+	fl, err := h.f.openLocked(uid)
+	if err != nil {
+		return nil, err
+	}
+	return fl, nil
+}
+
+// placeFunc puts a spooled file into a Maildir under a new name.
+type placeFunc func(src, dst string) error
+
+func placeRename(src, dst string) error { return os.Rename(src, dst) }
+
+// placeLink hard-links src as dst, or copies it (fsynced) where links
+// are not possible.
+func placeLink(src, dst string) error {
+	err := os.Link(src, dst)
+	if err == nil || os.IsExist(err) {
+		return err
+	}
+	in, err := os.Open(src)
+	if err != nil {
+		return err
+	}
+	defer in.Close()
+	tmp := dst + ".tmp"
+	out, err := os.OpenFile(tmp, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
+	if err != nil {
+		return err
+	}
+	_, err = io.Copy(out, in)
+	if err == nil {
+		err = out.Sync()
+	}
+	if cerr := out.Close(); err == nil {
+		err = cerr
+	}
+	if err == nil {
+		err = os.Rename(tmp, dst)
+	}
+	if err != nil {
+		os.Remove(tmp)
+	}
+	return err
+}
+
+// newBase returns the base file name of a new message.
+func (f *folder) newBase(size int64, uid mailbox.UID) string {
+	return f.st.uniqueName() + ",S=" + strconv.FormatInt(size, 10) + ",U=" + strconv.FormatUint(uint64(uid), 10)
+}
+
+// checkKeywords returns ErrLimit if kws would take f over the keyword
+// limit; f.mu is held.
+func (f *folder) checkKeywords(kws []string) error {
+	max := f.st.opts.MaxKeywords
+	if max <= 0 || len(kws) == 0 {
+		return nil
+	}
+	_, merged, _ := mailbox.FlagsAdd.Apply(0, f.keywords, 0, kws)
+	if len(merged) > max {
+		return fmt.Errorf("maildir: too many keywords in %q: %w", f.name, mailbox.ErrLimit)
+	}
+	return nil
+}
+
+// add places a spooled message into f with the next UID, records it and
+// publishes it; req collects what the caller must have synced before it
+// reports success.
+func (f *folder) add(sp *spooled, opts *mailbox.AppendOptions, place placeFunc, req *syncReq) (*mailbox.Message, error) {
+	if opts == nil {
+		opts = &mailbox.AppendOptions{}
+	}
+	kws, err := mailbox.NormalizeKeywords(opts.Keywords)
+	if err != nil {
+		return nil, fmt.Errorf("maildir: append: %w", err)
+	}
+	date := opts.InternalDate
+	if date.IsZero() {
+		date = time.Now()
+	}
+	metaOff, metaLen := f.appendMeta(sp.meta)
+	if !f.u.reserve(1, sp.size) {
+		return nil, fmt.Errorf("maildir: append to %q: %w", f.name, mailbox.ErrOverQuota)
+	}
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	fail := func(err error) (*mailbox.Message, error) {
+		f.u.addUsage(-1, -sp.size)
+		return nil, err
+	}
+	if f.deleted {
+		return fail(noSuchMailbox("append to", f.name))
+	}
+	if err := f.checkKeywords(kws); err != nil {
+		return fail(err)
+	}
+	x := &f.idx
+	m := msg{
+		uid: x.uidNext, modseq: x.modseq + 1, flags: opts.Flags & mailbox.AllFlags, date: date.UnixNano(),
+		size: sp.size, metaOff: metaOff, metaLen: metaLen, keywords: kws,
+	}
+	m.base = f.newBase(sp.size, m.uid)
+	dst := filepath.Join(f.cur(), m.name())
+	if err := place(sp.path, dst); err != nil {
+		return fail(fmt.Errorf("maildir: append to %q: %w", f.name, err))
+	}
+	if err := f.writeLog(addRecord(&m)); err != nil {
+		os.Remove(dst)
+		return fail(fmt.Errorf("maildir: append to %q: %w", f.name, err))
+	}
+	x.uidNext, x.modseq = m.uid+1, m.modseq
+	x.msgs = append(x.msgs, m)
+	_, f.keywords, _ = mailbox.FlagsAdd.Apply(0, f.keywords, 0, kws)
+	f.hub.Publish(mailbox.Event{Kind: mailbox.EventNew, UID: m.uid, ModSeq: m.modseq, Flags: m.flags, Keywords: m.keywords})
+	req.dir(f.cur())
+	req.file(f.log)
+	f.maybeCompact()
+	return m.info(), nil
+}
+
+func (h *mbox) Append(ctx context.Context, r io.Reader, opts *mailbox.AppendOptions) (*mailbox.Message, error) {
+	if err := h.lockf(ctx, true); err != nil {
+		return nil, err
+	}
+	h.f.mu.Unlock() // checked early; written without the lock
+	var date time.Time
+	if opts != nil {
+		date = opts.InternalDate
+		if _, err := mailbox.NormalizeKeywords(opts.Keywords); err != nil {
+			return nil, fmt.Errorf("maildir: append: %w", err)
+		}
+	}
+	st := h.u.st
+	sp, err := st.spool(filepath.Join(st.dir, spoolDir), r, date)
+	if err != nil {
+		return nil, err
+	}
+	defer os.Remove(sp.path) // gone unless add failed
+	if err := h.lockf(ctx, true); err != nil {
+		return nil, err
+	}
+	h.f.mu.Unlock()
+	req := &syncReq{}
+	m, err := h.f.add(sp, opts, placeRename, req)
+	if err != nil {
+		return nil, err
+	}
+	if err := st.commit.sync(req); err != nil {
+		return nil, err
+	}
+	return m, nil
+}
+
+func (h *mbox) UpdateFlags(ctx context.Context, uids mailbox.UIDSet, u *mailbox.FlagUpdate) (*mailbox.UpdateResult, error) {
+	kws, err := mailbox.NormalizeKeywords(u.Keywords)
+	if err != nil {
+		return nil, fmt.Errorf("maildir: store: %w", err)
+	}
+	if err := h.lockf(ctx, true); err != nil {
+		return nil, err
+	}
+	f := h.f
+	x := &f.idx
+	if u.Op != mailbox.FlagsRemove {
+		if err := f.checkKeywords(kws); err != nil {
+			f.mu.Unlock()
+			return nil, err
+		}
+	}
+	res := &mailbox.UpdateResult{}
+	var events []mailbox.Event
+	var changed []*msg
+	renamed := false
+	modseq := x.modseq + 1
+	x.each(uids.Normalize(), 0, func(m *msg) bool {
+		if u.Conditional && m.modseq > u.UnchangedSince {
+			res.Modified.Add(m.uid)
+			return true
+		}
+		nf, nk, ch := u.Op.Apply(m.flags, m.keywords, u.Flags, kws)
+		if ch {
+			if nf != m.flags {
+				// The file name carries the system flags, for mail
+				// readers; a file gone meanwhile is noticed on the next
+				// full scan.
+				os.Rename(filepath.Join(f.cur(), m.name()), filepath.Join(f.cur(), fullName(m.base, nf)))
+				renamed = true
+			}
+			m.flags, m.keywords, m.modseq = nf, nk, modseq
+			changed = append(changed, m)
+			events = append(events, mailbox.Event{Kind: mailbox.EventFlags, UID: m.uid, ModSeq: modseq, Flags: nf, Keywords: nk})
+		}
+		res.Messages = append(res.Messages, mailbox.Message{UID: m.uid, ModSeq: m.modseq, Flags: m.flags, Keywords: slices.Clone(m.keywords)})
+		return true
+	})
+	req := &syncReq{}
+	if len(changed) > 0 {
+		x.modseq = modseq
+		err = f.writeLog(flagsRecord(modseq, changed))
+		if u.Op != mailbox.FlagsRemove {
+			_, f.keywords, _ = mailbox.FlagsAdd.Apply(0, f.keywords, 0, kws)
+		}
+		f.hub.Publish(events...)
+		if renamed {
+			req.dir(f.cur())
+		}
+		req.file(f.log)
+		f.maybeCompact()
+	}
+	f.mu.Unlock()
+	if err == nil {
+		err = h.u.st.commit.sync(req)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("maildir: store: %w", err)
+	}
+	return res, nil
+}
+
+func (h *mbox) Copy(ctx context.Context, uids mailbox.UIDSet, dest string) (*mailbox.CopyResult, error) {
+	return h.copy(ctx, uids, dest, false)
+}
+
+func (h *mbox) Move(ctx context.Context, uids mailbox.UIDSet, dest string) (*mailbox.CopyResult, error) {
+	return h.copy(ctx, uids, dest, true)
+}
+
+func (h *mbox) copy(ctx context.Context, uids mailbox.UIDSet, dest string, move bool) (*mailbox.CopyResult, error) {
+	dest, err := clean("copy to", dest)
+	if err != nil {
+		return nil, err
+	}
+	if err := h.lockf(ctx, move); err != nil {
+		return nil, err
+	}
+	h.f.mu.Unlock()
+	df, err := h.u.folder(ctx, "copy to", dest)
+	if err != nil {
+		return nil, err
+	}
+	res, req, err := copyMessages(h.f, df, uids.Normalize(), move, h)
+	if err != nil {
+		return nil, err
+	}
+	if err := h.u.st.commit.sync(req); err != nil {
+		return nil, err
+	}
+	return res, nil
+}
+
+// copyMessages copies (or moves) the messages of src in set to dst:
+// hard links (renames) under new names, index records in dst (and
+// src), events, all under both folders' locks so that other sessions
+// see a move at once. h, if not nil, is the Mailbox the call came
+// through, checked again under the lock.
+func copyMessages(src, dst *folder, set mailbox.UIDSet, move bool, h *mbox) (*mailbox.CopyResult, *syncReq, error) {
+	first, second := src, dst
+	if second.id < first.id {
+		first, second = second, first
+	}
+	first.mu.Lock()
+	defer first.mu.Unlock()
+	if second != first {
+		second.mu.Lock()
+		defer second.mu.Unlock()
+	}
+	switch {
+	case h != nil && h.closed:
+		return nil, nil, fmt.Errorf("maildir: mailbox closed: %w", mailbox.ErrClosed)
+	case src.deleted:
+		return nil, nil, noSuchMailbox("copy from", src.name)
+	case dst.deleted:
+		return nil, nil, noSuchMailbox("copy to", dst.name)
+	}
+	var sel []msg
+	src.idx.each(set, 0, func(m *msg) bool {
+		sel = append(sel, *m)
+		return true
+	})
+	res := &mailbox.CopyResult{UIDValidity: dst.idx.validity}
+	req := &syncReq{}
+	if len(sel) == 0 {
+		return res, req, nil
+	}
+	var size int64
+	var kws []string
+	for i := range sel {
+		size += sel[i].size
+		_, kws, _ = mailbox.FlagsAdd.Apply(0, kws, 0, sel[i].keywords)
+	}
+	if !move && !dst.u.reserve(int64(len(sel)), size) {
+		return nil, nil, fmt.Errorf("maildir: copy to %q: %w", dst.name, mailbox.ErrOverQuota)
+	}
+	if err := dst.checkKeywords(kws); err != nil {
+		if !move {
+			dst.u.addUsage(-int64(len(sel)), -size)
+		}
+		return nil, nil, err
+	}
+	x := &dst.idx
+	modseq := x.modseq + 1
+	added := make([]msg, 0, len(sel))
+	undo := func(err error) (*mailbox.CopyResult, *syncReq, error) {
+		for i, m := range added {
+			p := filepath.Join(dst.cur(), m.name())
+			if move {
+				os.Rename(p, filepath.Join(src.cur(), sel[i].name()))
+			} else {
+				os.Remove(p)
+			}
+		}
+		if !move {
+			dst.u.addUsage(-int64(len(sel)), -size)
+		}
+		return nil, nil, fmt.Errorf("maildir: copy to %q: %w", dst.name, err)
+	}
+	recs := make([][]byte, 0, len(sel)+1)
+	for i := range sel {
+		s := &sel[i]
+		m := msg{uid: x.uidNext + mailbox.UID(i), modseq: modseq, flags: s.flags, date: s.date, size: s.size, keywords: s.keywords}
+		m.base = dst.newBase(s.size, m.uid)
+		m.metaOff, m.metaLen = s.metaOff, s.metaLen
+		if src != dst {
+			m.metaOff, m.metaLen = dst.copyMeta(src, s)
+		}
+		from, to := filepath.Join(src.cur(), s.name()), filepath.Join(dst.cur(), m.name())
+		var err error
+		if move {
+			err = os.Rename(from, to)
+		} else {
+			err = placeLink(from, to)
+		}
+		if err != nil {
+			return undo(err)
+		}
+		added = append(added, m)
+		recs = append(recs, addRecord(&m))
+	}
+	if err := dst.writeLog(recs...); err != nil {
+		return undo(err)
+	}
+	events := make([]mailbox.Event, 0, len(added))
+	for _, m := range added {
+		res.Source = append(res.Source, sel[len(res.Source)].uid)
+		res.Dest = append(res.Dest, m.uid)
+		events = append(events, mailbox.Event{Kind: mailbox.EventNew, UID: m.uid, ModSeq: m.modseq, Flags: m.flags, Keywords: m.keywords})
+	}
+	x.msgs = append(x.msgs, added...)
+	x.uidNext += mailbox.UID(len(added))
+	x.modseq = modseq
+	_, dst.keywords, _ = mailbox.FlagsAdd.Apply(0, dst.keywords, 0, kws)
+	dst.hub.Publish(events...)
+	req.dir(dst.cur())
+	req.file(dst.log)
+	if move {
+		dst.u.addUsage(int64(len(sel)), size) // the expunge below releases it
+		src.writeLog(expungeRecord(src.idx.modseq+1, res.Source))
+		src.expungeLocked(res.Source)
+		req.dir(src.cur())
+		req.file(src.log)
+		src.maybeCompact()
+	}
+	dst.maybeCompact()
+	return res, req, nil
+}
+
+// copyMeta copies the metadata blob of s in src to f.
+func (f *folder) copyMeta(src *folder, s *msg) (int64, uint32) {
+	if s.metaLen == 0 {
+		return 0, 0
+	}
+	rec := make([]byte, s.metaLen)
+	if _, err := src.meta.ReadAt(rec, s.metaOff); err != nil {
+		return 0, 0
+	}
+	f.metaMu.Lock()
+	defer f.metaMu.Unlock()
+	off := f.metaSize
+	if _, err := f.meta.WriteAt(rec, off); err != nil {
+		return 0, 0
+	}
+	f.metaSize += int64(len(rec))
+	return off, s.metaLen
+}
+
+func (h *mbox) Expunge(ctx context.Context, uids mailbox.UIDSet) (mailbox.UIDSet, error) {
+	if err := h.lockf(ctx, true); err != nil {
+		return nil, err
+	}
+	f := h.f
+	var victims []mailbox.UID
+	var gone mailbox.UIDSet
+	f.idx.each(uids.Normalize(), 0, func(m *msg) bool {
+		if m.flags&mailbox.FlagDeleted != 0 {
+			victims = append(victims, m.uid)
+			gone.Add(m.uid)
+			os.Remove(filepath.Join(f.cur(), m.name()))
+		}
+		return true
+	})
+	req := &syncReq{}
+	var err error
+	if len(victims) > 0 {
+		err = f.writeLog(expungeRecord(f.idx.modseq+1, victims))
+		f.expungeLocked(victims)
+		req.dir(f.cur())
+		req.file(f.log)
+		f.maybeCompact()
+	}
+	f.mu.Unlock()
+	if err == nil {
+		err = h.u.st.commit.sync(req)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("maildir: expunge: %w", err)
+	}
+	return gone, nil
+}
+
+func (h *mbox) Watch(ctx context.Context) (*mailbox.Subscription, error) {
+	if err := h.lockf(ctx, false); err != nil {
+		return nil, err
+	}
+	defer h.f.mu.Unlock()
+	s := h.f.hub.Subscribe()
+	h.subs = append(h.subs, s)
+	return s, nil
+}
+
+func (h *mbox) Close() error {
+	h.f.mu.Lock()
+	defer h.f.mu.Unlock()
+	if h.closed {
+		return nil
+	}
+	h.closed = true
+	if h.lock != nil {
+		h.lock.Close()
+		h.lock = nil
+	}
+	for _, s := range h.subs {
+		s.Close()
+	}
+	h.subs = nil
+	return nil
+}

@@ -1,0 +1,328 @@
+package maildir
+
+import (
+	"bufio"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/postyard/postyard/mailbox"
+)
+
+// Defaults of Options.
+const (
+	DefaultMaxMessageSize = 64 << 20
+	DefaultMaxMailboxes   = 10000
+	DefaultMaxTombstones  = 100000
+	DefaultMaxKeywords    = 1000
+)
+
+// Options configure a Store. The zero value is ready to use: zero fields
+// mean the defaults, negative ones no limit.
+type Options struct {
+	// MaxMessageSize is the largest message Append and Deliver store, in
+	// bytes (default 64 MiB); larger ones fail with mailbox.ErrTooBig.
+	MaxMessageSize int64
+	// MaxMailboxes is the number of mailboxes a user may have (default
+	// 10000); more fail with mailbox.ErrLimit.
+	MaxMailboxes int
+	// MaxKeywords is the number of distinct keywords a mailbox may know
+	// (default 1000); more fail with mailbox.ErrLimit.
+	MaxKeywords int
+	// MaxTombstones is the number of expunged UIDs each mailbox remembers
+	// for Mailbox.Expunged (default 100000); older questions get a
+	// superset, as RFC 7162 §3.2.10 allows.
+	MaxTombstones int
+	// MaxPending bounds each event subscription's queue (see
+	// mailbox.Hub.MaxPending).
+	MaxPending int
+	// Quota is the quota of users that have none set yet; the zero value
+	// is no limit.
+	Quota mailbox.Quota
+	// Parse bounds the metadata parser; nil means its defaults.
+	Parse *mailbox.ParseOptions
+
+	// perMessageSync turns the group commit off: every change does its
+	// own fsyncs (the benchmarks' baseline).
+	perMessageSync bool
+}
+
+// Store is a mailbox.Store on disk: one Maildir++ tree per user below
+// its directory. Its methods are safe for concurrent use. Only one Store
+// (in one process) may use a directory at a time; other programs may
+// deliver into new/ and mail readers may read and flag the Maildirs.
+type Store struct {
+	dir      string
+	opts     Options
+	commit   *committer
+	closed   atomic.Bool
+	folderID atomic.Uint64
+	seq      atomic.Uint64
+	host     string
+	zones    zoneCache
+
+	mu    sync.Mutex
+	users map[string]*user
+}
+
+var _ mailbox.Store = (*Store)(nil)
+
+// spoolDir is where Deliver writes a message once before linking it into
+// each recipient's Maildir. User directories never start with '.'.
+const spoolDir = ".tmp"
+
+// Open opens the store in dir, creating dir if needed. opts may be nil.
+// The caller must Close the store; Close stops the group commit
+// goroutine Open starts.
+func Open(dir string, opts *Options) (*Store, error) {
+	s := &Store{dir: dir, users: make(map[string]*user)}
+	if opts != nil {
+		s.opts = *opts
+	}
+	o := &s.opts
+	if o.MaxMessageSize == 0 {
+		o.MaxMessageSize = DefaultMaxMessageSize
+	}
+	o.MaxMailboxes = orDefault(o.MaxMailboxes, DefaultMaxMailboxes)
+	o.MaxKeywords = orDefault(o.MaxKeywords, DefaultMaxKeywords)
+	o.MaxTombstones = orDefault(o.MaxTombstones, DefaultMaxTombstones)
+	if err := os.MkdirAll(filepath.Join(dir, spoolDir), 0o700); err != nil {
+		return nil, fmt.Errorf("maildir: %w", err)
+	}
+	cleanTmp(filepath.Join(dir, spoolDir), true)
+	host, _ := os.Hostname()
+	if host == "" {
+		host = "localhost"
+	}
+	// Maildir: "/" and ":" in the host name are written as \057 and \072.
+	s.host = strings.NewReplacer("/", `\057`, ":", `\072`, ",", `\054`).Replace(host)
+	s.commit = newCommitter(!o.perMessageSync)
+	return s, nil
+}
+
+func orDefault(v, d int) int {
+	if v == 0 {
+		return d
+	}
+	return v
+}
+
+var errClosed = fmt.Errorf("maildir: %w", mailbox.ErrClosed)
+
+// uniqueName returns a new Maildir unique name:
+// <seconds>.M<microseconds>P<pid>Q<counter>.<host>.
+func (s *Store) uniqueName() string {
+	now := time.Now()
+	return strconv.FormatInt(now.Unix(), 10) + ".M" + strconv.Itoa(now.Nanosecond()/1000) +
+		"P" + strconv.Itoa(os.Getpid()) + "Q" + strconv.FormatUint(s.seq.Add(1), 10) + "." + s.host
+}
+
+// userDir returns the directory name of a user: the name with '%' and a
+// leading '.' escaped, so that it never starts with '.'.
+func userDir(name string) string {
+	name = strings.ReplaceAll(name, "%", "%25")
+	if strings.HasPrefix(name, ".") {
+		name = "%2E" + name[1:]
+	}
+	return name
+}
+
+// User returns the user, creating its Maildir and INBOX on first use.
+func (s *Store) User(ctx context.Context, name string) (mailbox.User, error) {
+	return s.user(ctx, name)
+}
+
+func (s *Store) user(ctx context.Context, name string) (*user, error) {
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+	if s.closed.Load() {
+		return nil, errClosed
+	}
+	if !mailbox.ValidUserName(name) {
+		return nil, fmt.Errorf("maildir: user %q: %w", name, mailbox.ErrInvalidName)
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if u := s.users[name]; u != nil {
+		return u, nil
+	}
+	u, err := s.loadUser(name)
+	if err != nil {
+		return nil, fmt.Errorf("maildir: user %q: %w", name, err)
+	}
+	s.users[name] = u
+	return u, nil
+}
+
+// Close makes the store's methods return mailbox.ErrClosed, ends every
+// subscription with mailbox.EventGone, finishes the group commit in
+// progress and closes the index files. Contents already open stay
+// readable.
+func (s *Store) Close() error {
+	if s.closed.Swap(true) {
+		return nil
+	}
+	s.commit.close()
+	s.mu.Lock()
+	users := make([]*user, 0, len(s.users))
+	for _, u := range s.users {
+		users = append(users, u)
+	}
+	s.mu.Unlock()
+	for _, u := range users {
+		u.mu.Lock()
+		for _, f := range u.folders {
+			f.mu.Lock()
+			f.hub.Close()
+			f.closeFiles()
+			f.mu.Unlock()
+		}
+		u.mu.Unlock()
+	}
+	return nil
+}
+
+// closeFiles closes the folder's index and cache files; f.mu is held.
+func (f *folder) closeFiles() {
+	for _, l := range f.oldLogs {
+		l.Close()
+	}
+	f.oldLogs = nil
+	if f.log != nil {
+		f.log.Close()
+	}
+	f.metaMu.Lock()
+	f.meta.Close()
+	f.metaMu.Unlock()
+}
+
+// spooled is a message written to a temporary file and fsynced, with its
+// metadata: what Append and Deliver place into Maildirs.
+type spooled struct {
+	path string
+	size int64
+	meta *mailbox.Metadata
+}
+
+// spool streams r into a new file in dir (never holding the message in
+// memory), parsing it on the way, and fsyncs the file. The file's time
+// is set to date (the internal date, as Dovecot keeps it) if not zero.
+func (s *Store) spool(dir string, r io.Reader, date time.Time) (*spooled, error) {
+	path := filepath.Join(dir, "postyard-"+s.uniqueName())
+	fl, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
+	if err != nil {
+		return nil, err
+	}
+	fail := func(err error) (*spooled, error) {
+		fl.Close()
+		os.Remove(path)
+		return nil, err
+	}
+	max := s.opts.MaxMessageSize
+	if max > 0 {
+		r = io.LimitReader(r, max+1)
+	}
+	cw := &countWriter{w: fl}
+	bw := bufio.NewWriterSize(cw, 64<<10)
+	meta, err := mailbox.Parse(io.TeeReader(r, bw), s.opts.Parse)
+	if err == nil {
+		err = bw.Flush()
+	}
+	if err != nil {
+		return fail(err)
+	}
+	if max > 0 && cw.n > max {
+		return fail(fmt.Errorf("maildir: %w", mailbox.ErrTooBig))
+	}
+	if err := fl.Sync(); err != nil {
+		return fail(err)
+	}
+	if err := fl.Close(); err != nil {
+		os.Remove(path)
+		return nil, err
+	}
+	if !date.IsZero() {
+		os.Chtimes(path, date, date)
+	}
+	return &spooled{path: path, size: cw.n, meta: meta}, nil
+}
+
+type countWriter struct {
+	w io.Writer
+	n int64
+}
+
+func (c *countWriter) Write(p []byte) (int, error) {
+	n, err := c.w.Write(p)
+	c.n += int64(n)
+	return n, err
+}
+
+// Deliver writes the message once, fsyncs it, then links it into each
+// recipient's mailbox and records it in that mailbox's index; it returns
+// when every link and record is durable (one group commit for all
+// recipients). A crash leaves each recipient with the whole message or
+// without it: a link names a complete file, and a link without its index
+// record is picked up, with a UID, when the folder is opened again.
+func (s *Store) Deliver(ctx context.Context, r io.Reader, rcpts []mailbox.Recipient) ([]error, error) {
+	if s.closed.Load() {
+		return nil, errClosed
+	}
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+	sp, err := s.spool(filepath.Join(s.dir, spoolDir), r, time.Time{})
+	errs := make([]error, len(rcpts))
+	if errors.Is(err, mailbox.ErrTooBig) {
+		for i := range errs {
+			errs[i] = err
+		}
+		return errs, nil
+	}
+	if err != nil {
+		return nil, err
+	}
+	defer os.Remove(sp.path)
+	req := &syncReq{}
+	for i, rc := range rcpts {
+		errs[i] = s.deliverOne(ctx, sp, rc, req)
+	}
+	if err := s.commit.sync(req); err != nil {
+		for i := range errs {
+			if errs[i] == nil {
+				errs[i] = err
+			}
+		}
+	}
+	return errs, nil
+}
+
+func (s *Store) deliverOne(ctx context.Context, sp *spooled, rc mailbox.Recipient, req *syncReq) error {
+	u, err := s.user(ctx, rc.User)
+	if err != nil {
+		return err
+	}
+	name := rc.Mailbox
+	if name == "" {
+		name = mailbox.Inbox
+	}
+	name, err = mailbox.CleanName(name)
+	if err != nil {
+		return fmt.Errorf("maildir: deliver to %q: %w", rc.Mailbox, err)
+	}
+	f, err := u.folder(ctx, "deliver to", name)
+	if err != nil {
+		return err
+	}
+	_, err = f.add(sp, rc.Options, placeLink, req)
+	return err
+}
