@@ -28,9 +28,11 @@
 // # Outbound mail
 //
 // [NewResolver] runs a DNS server on loopback (package dnsmx/dnstest)
-// whose MX records point at test servers, and a dial function that routes
-// the made-up MX addresses to them, so that an application's relay path,
-// MX lookup included, can be tested end to end.
+// whose MX records point at test servers, each at an address of its own in
+// 127.0.0.0/8 where it also listens (on the port [Resolver.Port] gives),
+// with a dial function ([Resolver.DialContext]) that routes those
+// addresses to the servers where it cannot. An application's relay path,
+// MX lookup included, is tested end to end.
 //
 // # testing/synctest
 //

@@ -109,9 +109,9 @@ func (f *Fault) Disconnect() *Fault {
 	return f
 }
 
-// Hang makes the server stop answering the connection: it keeps it open
-// and sends nothing more until the client closes it... as far as the
-// server can tell, which is when the Server closes.
+// Hang makes the server stop answering: it keeps the connection open and
+// sends nothing more until the Server closes, so that the client's own
+// timeouts are what the test exercises.
 func (f *Fault) Hang() *Fault {
 	f.hang = true
 	return f
@@ -228,9 +228,9 @@ func (s *Server) decide(st stage, m *Message) *Fault {
 			if delay == 0 {
 				return f
 			}
-			g := *f.snapshot()
+			g := f.snapshot()
 			g.delay += delay
-			return &g
+			return g
 		}
 		delay += f.delay
 	}

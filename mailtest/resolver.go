@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"net"
 	"net/netip"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -18,12 +19,15 @@ import (
 // (so a dnsmx.Lookuper) asking a dnstest server on loopback, whose MX
 // records MX points at test Servers.
 //
-// MX records cannot carry a port, so each test Server gets a made-up
-// address in 127.0.0.0/8 (127.0.1.1, 127.0.1.2, ...) as its MX host's A
-// record, and DialContext, used as the application's dialer, routes
-// connections to those addresses (any port) to the Server. The
-// application must therefore let tests replace its dialer, as
-// relay.Deliverer and smtp.Dial users normally do.
+// MX records cannot carry a port, so each test Server gets an address of
+// its own in 127.0.0.0/8 (127.0.1.2, 127.0.1.3, ...) as its MX host's A
+// record. Where the system lets it (Linux routes all of 127.0.0.0/8 to the
+// loopback interface), the Server also listens there, on the port that
+// Port returns, the same for every Server of the Resolver: an application
+// that connects to the MX addresses on a configurable port (such as
+// relay.Deliverer with Port set) reaches it unchanged. Elsewhere, or for
+// a WithInMemory Server, the application must dial through DialContext,
+// which routes those addresses (any port) to the Server.
 //
 // Its methods are safe for concurrent use.
 type Resolver struct {
@@ -34,7 +38,8 @@ type Resolver struct {
 
 	mu     sync.Mutex
 	routes map[netip.Addr]*Server
-	hosts  int // MX hosts made so far
+	hosts  int    // MX hosts made so far
+	port   string // the port Servers listen on at their addresses, "" if none yet
 }
 
 // NewResolver starts a DNS server on loopback, closed when the test ends,
@@ -68,12 +73,36 @@ func (r *Resolver) MX(domain string, srvs ...*Server) *Resolver {
 		host := fmt.Sprintf("mx%d.%s.", r.hosts, domain)
 		fmt.Fprintf(&zone, "%s. MX %d %s\n%s A %s\n", domain, 10*(i+1), host, host, ip)
 		r.routes[ip] = srv
+		r.listen(srv, ip)
 	}
 	r.mu.Unlock()
 	if err := r.DNS.Add(zone.String()); err != nil {
 		panic("mailtest: " + err.Error())
 	}
 	return r
+}
+
+// listen makes srv listen at ip on r.port (choosing it the first time),
+// if it can. r.mu is held.
+func (r *Resolver) listen(srv *Server, ip netip.Addr) {
+	port := r.port
+	if port == "" {
+		port = "0"
+	}
+	addr, err := srv.listenAt(net.JoinHostPort(ip.String(), port))
+	if err != nil {
+		return // DialContext still routes to srv
+	}
+	_, r.port, _ = net.SplitHostPort(addr)
+}
+
+// Port returns the TCP port on which the Servers given to MX listen at
+// their MX addresses, 0 if none could (see Resolver).
+func (r *Resolver) Port() int {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	p, _ := strconv.Atoi(r.port)
+	return p
 }
 
 // NullMX publishes a null MX for domain (RFC 7505): it accepts no mail.

@@ -19,6 +19,7 @@ import (
 type relayApp struct {
 	dns  dnsmx.Lookuper
 	dial func(ctx context.Context, network, addr string) (net.Conn, error)
+	port uint16
 }
 
 func (a *relayApp) send(ctx context.Context, from, to smtp.Path, msg string) error {
@@ -40,7 +41,7 @@ func (a *relayApp) send(ctx context.Context, from, to smtp.Path, msg string) err
 }
 
 func (a *relayApp) sendTo(ctx context.Context, ip netip.Addr, from, to smtp.Path, msg string) error {
-	conn, err := a.dial(ctx, "tcp", netip.AddrPortFrom(ip, 25).String())
+	conn, err := a.dial(ctx, "tcp", netip.AddrPortFrom(ip, a.port).String())
 	if err != nil {
 		return err
 	}
@@ -63,7 +64,7 @@ func TestResolverRelayEndToEnd(t *testing.T) {
 	primary := mailtest.NewServer(t)
 	backup := mailtest.NewServer(t, mailtest.WithInMemory())
 	r := mailtest.NewResolver(t).MX("dest.example", primary, backup)
-	app := &relayApp{dns: r, dial: r.DialContext}
+	app := &relayApp{dns: r, dial: r.DialContext, port: 25}
 
 	from := smtp.Path{Local: "app", Domain: "src.example"}
 	to := smtp.Path{Local: "bob", Domain: "dest.example"}
@@ -96,4 +97,22 @@ func TestResolverNullMXAndUnknown(t *testing.T) {
 	if _, err := r.DialContext(t.Context(), "tcp", "192.0.2.1:25"); err == nil {
 		t.Error("dial to an unknown address succeeded")
 	}
+}
+
+// TestResolverPlainDial: an application with its own dialer reaches the
+// servers at their MX addresses, on the Resolver's port.
+func TestResolverPlainDial(t *testing.T) {
+	srv := mailtest.NewServer(t)
+	r := mailtest.NewResolver(t).MX("dest.example", srv)
+	if r.Port() == 0 {
+		t.Skip("this system does not let a server listen on 127.0.1.x")
+	}
+	var d net.Dialer
+	app := &relayApp{dns: r, dial: d.DialContext, port: uint16(r.Port())}
+	body := string(msg("app@src.example", "bob@dest.example", "plain dial", "x"))
+	if err := app.send(t.Context(), smtp.Path{Local: "app", Domain: "src.example"},
+		smtp.Path{Local: "bob", Domain: "dest.example"}, body); err != nil {
+		t.Fatal(err)
+	}
+	srv.WaitOne(t, mailtest.Subject("plain dial"))
 }

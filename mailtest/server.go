@@ -167,6 +167,7 @@ func start(opts []Option) (*Server, error) {
 		hosts := []string{s.cfg.hostname, "localhost", "127.0.0.1", "::1"}
 		conf, pool, err := selfsigned.Config(hosts...)
 		if err != nil {
+			s.cancel()
 			return nil, err
 		}
 		s.tls, s.pool = conf, pool
@@ -405,3 +406,23 @@ type addrConn struct {
 
 func (c *addrConn) LocalAddr() net.Addr  { return c.local }
 func (c *addrConn) RemoteAddr() net.Addr { return c.remote }
+
+// listenAt adds an SMTP listener on addr ("ip:port", port 0 for any) and
+// returns its address.
+func (s *Server) listenAt(addr string) (string, error) {
+	if s.cfg.inMemory {
+		return "", fmt.Errorf("mailtest: in-memory server")
+	}
+	l, err := net.Listen("tcp", addr)
+	if err != nil {
+		return "", err
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.closed {
+		l.Close()
+		return "", net.ErrClosed
+	}
+	s.wg.Go(func() { s.smtp.Serve(&listener{Listener: l, s: s, smtp: true}) })
+	return l.Addr().String(), nil
+}

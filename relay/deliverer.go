@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/postyard/postyard/dnsmx"
+	"github.com/postyard/postyard/mailbox"
 	"github.com/postyard/postyard/queue"
 	"github.com/postyard/postyard/smtp"
 )
@@ -166,6 +167,12 @@ type Deliverer struct {
 	// Logger receives per-attempt logs (queue_id attribute): failures at
 	// Warn, deliveries at Debug. Nil means slog.Default().
 	Logger *slog.Logger
+
+	// Local and Mailboxes, if both set, deliver recipients in Local's
+	// domains (reports to local senders, alias targets) straight to
+	// Mailboxes instead of through MX.
+	Local     *Policy
+	Mailboxes mailbox.Deliverer
 
 	once    sync.Once
 	res     dnsmx.Lookuper
@@ -398,6 +405,9 @@ func (d *Deliverer) deliverMessage(ctx context.Context, l *queue.Lease, log *slo
 
 // hopKey names the next hop of dest: the key of its connection pool.
 func (d *Deliverer) hopKey(dest string) string {
+	if d.isLocal(dest) {
+		return "local"
+	}
 	if a, ok := d.LMTP[dest]; ok {
 		return "lmtp:" + a
 	}
@@ -411,11 +421,7 @@ func (d *Deliverer) hopKey(dest string) string {
 func failAll(rcpts []int, de *queue.DeliveryError) []queue.Outcome {
 	out := make([]queue.Outcome, len(rcpts))
 	for k, i := range rcpts {
-		if de.Permanent {
-			out[k] = queue.PermFail(i, de)
-		} else {
-			out[k] = queue.TempFail(i, de, time.Time{})
-		}
+		out[k] = outcomeFor(i, de)
 	}
 	return out
 }

@@ -185,6 +185,9 @@ func (d *Deliverer) deliverGroup(ctx context.Context, m *queue.Message, dest str
 		defer cancel()
 	}
 	log = log.With("domain", dest)
+	if d.isLocal(dest) {
+		return d.deliverLocal(ctx, m, rcpts, log)
+	}
 	r, de := d.findRoute(ctx, m, dest, log)
 	if de != nil {
 		log.Warn("delivery failed", "err", de, "permanent", de.Permanent)

@@ -23,6 +23,29 @@
 // Sub-addressing (RFC 5233, user+detail), aliases and catch-all addresses
 // are configured on the Policy.
 //
-// Not yet implemented here: the inbound and submission backends, the
-// outbound Deliverer, message authentication and filters (later issues).
+// [Inbound] is the smtp.Backend of a mail exchanger: Policy at RCPT, local
+// delivery to a mailbox.Deliverer with a Return-Path (RFC 5321 §4.4), remote
+// recipients into a queue.Queue, the 250 only once both are durable, and
+// failure reports (RFC 3464) for local recipients whose delivery failed
+// after others' succeeded. With a [Verifier] it checks SPF (RFC 7208), DKIM
+// (RFC 6376, RFC 8463) and DMARC (RFC 7489) and records the result in an
+// Authentication-Results header (RFC 8601), removing forged ones first.
+//
+// [Submission] is the backend of a message submission agent (RFC 6409):
+// authentication required, the sender must be the user's, Date and
+// Message-ID are added when missing (§8.2, §8.3), 8-bit header fields need
+// SMTPUTF8 (RFC 6532), an hourly limit per user, and optional DKIM signing
+// ([DKIMSigner]).
+//
+// [Deliverer] drains the queue: MX resolution through dnsmx (RFC 5321 §5.1,
+// null MX RFC 7505), fallback across hosts and addresses, connection reuse,
+// STARTTLS (RFC 3207) opportunistic by default, per-destination TLS
+// policies, MTA-STS (RFC 8461), DANE (RFC 7672), REQUIRETLS (RFC 8689),
+// SMTPUTF8 and 8BITMIME checks (RFC 6531, RFC 6152), a smarthost mode
+// (RFC 6409 with AUTH, or RFC 8314 implicit TLS), LMTP hand-off (RFC 2033),
+// and local delivery for the server's own domains.
+//
+// Not implemented yet: the filter chain (milter, spamd, clamd, DNSBL and
+// data-loss rules), archive copies, ARC, DMARC and TLS reports, 8BITMIME to
+// 7bit downgrade (such messages fail permanently instead).
 package relay

@@ -228,6 +228,13 @@ func (f *folder) reconcile(files []diskFile, full bool) changes {
 				continue
 			}
 			delete(byBase, m.base)
+			if f.torn(df, m.size) {
+				// A file shorter than recorded: its write was cut by a
+				// crash before the group commit made it durable, so its
+				// delivery was never acknowledged.
+				ch.gone = append(ch.gone, m.uid)
+				continue
+			}
 			if df.fn.Flags != m.flags {
 				flagged = append(flagged, m)
 				m.flags = df.fn.Flags
@@ -337,11 +344,15 @@ func (f *folder) adopt(files []diskFile) []msg {
 		if err != nil || !fi.Mode().IsRegular() {
 			continue
 		}
+		if df.fn.Size >= 0 && fi.Size() < df.fn.Size {
+			os.Remove(path) // torn: see reconcile
+			continue
+		}
 		uid := x.uidNext
 		if keep(df) && seen[df.fn.UID] == 1 {
 			uid = df.fn.UID
 		}
-		base := withUID(df.fn.Base, uid)
+		base := withFields(df.fn.Base, fi.Size(), uid)
 		m := msg{uid: uid, modseq: x.modseq, flags: df.fn.Flags, date: fi.ModTime().UnixNano(), size: fi.Size(), base: base}
 		if err := os.Rename(path, filepath.Join(f.cur(), m.name())); err != nil {
 			continue
@@ -356,16 +367,28 @@ func (f *folder) adopt(files []diskFile) []msg {
 	return x.msgs[first:]
 }
 
-// withUID returns base with its ",U=" field set to uid.
-func withUID(base string, uid mailbox.UID) string {
+// withFields returns base with its ",S=" and ",U=" fields set.
+func withFields(base string, size int64, uid mailbox.UID) string {
 	parts := strings.Split(base, ",")
 	out := parts[:1]
 	for _, p := range parts[1:] {
-		if !strings.HasPrefix(p, "U=") {
+		if !strings.HasPrefix(p, "U=") && !strings.HasPrefix(p, "S=") {
 			out = append(out, p)
 		}
 	}
-	return strings.Join(out, ",") + ",U=" + strconv.FormatUint(uint64(uid), 10)
+	return strings.Join(out, ",") + ",S=" + strconv.FormatInt(size, 10) + ",U=" + strconv.FormatUint(uint64(uid), 10)
+}
+
+// torn reports whether the file of a message recorded with size is
+// shorter, and removes it if so.
+func (f *folder) torn(df diskFile, size int64) bool {
+	path := filepath.Join(f.dir, subdir(df.inNew), df.name)
+	fi, err := os.Stat(path)
+	if err != nil || fi.Size() >= size {
+		return false
+	}
+	os.Remove(path)
+	return true
 }
 
 // parseFile parses the message file at path.

@@ -277,7 +277,9 @@ func (q *Queue) quarantine(names ...string) error {
 			}
 			dst = filepath.Join(q.dir, quarantineDir, name+"."+strconv.Itoa(i))
 		}
-		if err := os.Rename(filepath.Join(q.dir, msgDir, name), dst); err != nil && !errors.Is(err, fs.ErrNotExist) {
+		if err := os.Rename(filepath.Join(q.dir, msgDir, name), dst); errors.Is(err, fs.ErrNotExist) {
+			continue
+		} else if err != nil {
 			errs = append(errs, err)
 			continue
 		}

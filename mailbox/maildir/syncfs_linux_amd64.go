@@ -1,0 +1,3 @@
+package maildir
+
+const sysSyncfs = 306
