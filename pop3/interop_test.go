@@ -473,7 +473,9 @@ set pipe_decode=no
 set header_cache=""
 set message_cachedir=""
 set record=""
-set timeout=1
+set timeout=600
+set mail_check=600
+set pop_checkinterval=600
 `, is.caFile)
 	if err := os.WriteFile(cfg, []byte(conf), 0o600); err != nil {
 		t.Fatal(err)

@@ -13,8 +13,7 @@
 //
 // with a self-signed certificate made at start, one demo user whose
 // password is printed, and the mailboxes in memory. Mail for other domains
-// that the demo user submits is queued (outbound delivery comes with the
-// relay Deliverer).
+// that the demo user submits is queued and delivered through MX.
 package main
 
 import (
@@ -139,6 +138,12 @@ func start(log *slog.Logger, c config, password string) (*mailServer, error) {
 		Backend:       &relay.Submission{Inbound: inbound, Hostname: c.hostname},
 		Authenticator: users, RequireAuth: true,
 	}
+	// Outbound: remote mail leaves through MX (reports to local senders
+	// stay local).
+	out := &relay.Deliverer{Queue: q, Hostname: c.hostname, Local: policy, Mailboxes: store, Logger: log}
+	if err := out.Start(); err != nil {
+		return nil, err
+	}
 	imapSrv := &imap.Server{Store: store, Authenticator: users, Hostname: c.hostname, TLSConfig: tlsConf, Logger: log}
 	pop3Srv := &pop3.Server{Store: store, Authenticator: users, Hostname: c.hostname, TLSConfig: tlsConf, Logger: log}
 
@@ -153,6 +158,7 @@ func start(log *slog.Logger, c config, password string) (*mailServer, error) {
 	}
 	ms := &mailServer{user: user, password: password, addrs: map[string]string{}, errc: make(chan error, len(ls))}
 	ms.close = func() {
+		out.Close()
 		mx.Close()
 		submission.Close()
 		imapSrv.Close()
@@ -162,7 +168,7 @@ func start(log *slog.Logger, c config, password string) (*mailServer, error) {
 	}
 	ms.shutdown = func(ctx context.Context) error {
 		err := errors.Join(mx.Shutdown(ctx), submission.Shutdown(ctx), imapSrv.Shutdown(ctx), pop3Srv.Shutdown(ctx))
-		return errors.Join(err, q.Close(), store.Close())
+		return errors.Join(err, out.Shutdown(ctx), q.Close(), store.Close())
 	}
 	var nls []net.Listener
 	for _, l := range ls {
