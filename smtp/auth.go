@@ -90,6 +90,15 @@ func (c *conn) authFailed(ctx context.Context, err error) error {
 	case errors.Is(err, auth.ErrMalformed):
 		c.reply(501, "5.5.2", "Malformed authentication data")
 		return nil
+	case asError(err) != nil:
+		// The Authenticator chose the reply (e.g. 534 5.7.9 mechanism too
+		// weak, or 454 4.7.0 for a backend outage).
+		e := asError(err)
+		if e.Code/100 == 5 {
+			c.authFails++
+		}
+		c.replyErr(e)
+		return nil
 	default:
 		c.logger().Error("authentication failed", "err", err)
 		c.reply(454, "4.7.0", "Temporary authentication failure")

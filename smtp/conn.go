@@ -148,6 +148,9 @@ func (c *conn) serve(ctx context.Context) {
 			e = &Error{Code: 421, EnhancedCode: "4.3.0", Message: "Service not available, try again later"}
 		}
 		c.replyErr(e)
+		if e.Code/100 == 5 {
+			c.refused(ctx)
+		}
 		c.w.Flush()
 		return
 	}
@@ -177,6 +180,25 @@ func (c *conn) serve(ctx context.Context) {
 			c.w.Flush()
 			return
 		}
+	}
+}
+
+// refused serves a connection whose greeting was a 5xx refusal: RFC 5321
+// §3.1 has the server wait for QUIT, answering 503 to anything else, until
+// the bad-command limit or the timeout ends it.
+func (c *conn) refused(ctx context.Context) {
+	max := defInt(c.s.MaxBadCommands, DefaultMaxBadCommands)
+	for n := 0; max < 0 || n < max; n++ {
+		c.w.Flush()
+		line, err := c.next()
+		if err != nil {
+			return
+		}
+		if verb, _ := cutVerb(line); verb == "QUIT" {
+			c.reply(221, "2.0.0", "Bye")
+			return
+		}
+		c.reply(503, "5.5.1", "No service here, send QUIT")
 	}
 }
 

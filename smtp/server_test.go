@@ -275,7 +275,11 @@ func TestConnectRefused(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		b := &recorder{ConnectErr: &smtp.Error{Code: 554, EnhancedCode: "5.7.1", Message: "Blocked by DNSBL"}}
 		c := dial(t, newServer(b))
-		c.run(`S: 554 5.7.1 Blocked by DNSBL`)
+		c.run(`S: 554 5.7.1 Blocked by DNSBL
+C: EHLO client.example
+S: 503 5.5.1 No service here, send QUIT
+C: QUIT
+S: 221 2.0.0 Bye`)
 		if !c.closed() {
 			t.Fatal("refused session still open")
 		}
