@@ -12,7 +12,9 @@
 //	10110  POP3 with STLS          10995  POP3 over TLS
 //
 // with a self-signed certificate made at start, one demo user whose
-// password is printed, and the mailboxes in memory. Mail for other domains
+// password is printed. Mailboxes (Maildir++, readable by mutt and Dovecot)
+// and the outbound queue live under -data, by default a new temporary
+// directory whose name is logged. Mail for other domains
 // that the demo user submits is queued and delivered through MX.
 package main
 
@@ -27,6 +29,7 @@ import (
 	"net"
 	"os"
 	"os/signal"
+	"path/filepath"
 	"strings"
 	"syscall"
 	"time"
@@ -34,15 +37,16 @@ import (
 	"github.com/postyard/postyard/auth"
 	"github.com/postyard/postyard/imap"
 	"github.com/postyard/postyard/internal/selfsigned"
-	"github.com/postyard/postyard/mailbox/memstore"
+	"github.com/postyard/postyard/mailbox/maildir"
 	"github.com/postyard/postyard/pop3"
 	"github.com/postyard/postyard/queue"
-	"github.com/postyard/postyard/queue/memqueue"
+	"github.com/postyard/postyard/queue/filequeue"
 	"github.com/postyard/postyard/relay"
 	"github.com/postyard/postyard/smtp"
 )
 
 type config struct {
+	data                   string // data directory; "" means a new temporary one
 	host, hostname, domain string
 	smtp, sub, subs        int
 	imap, imaps            int
@@ -51,6 +55,7 @@ type config struct {
 
 func main() {
 	var c config
+	flag.StringVar(&c.data, "data", "", "data directory for the Maildir store and the queue (default: a new temporary directory)")
 	flag.StringVar(&c.host, "host", "127.0.0.1", "address to listen on")
 	flag.StringVar(&c.hostname, "hostname", "mail.localhost", "server name in greetings and headers")
 	flag.StringVar(&c.domain, "domain", "localhost", "mail domain the server receives for")
@@ -117,8 +122,21 @@ func start(log *slog.Logger, c config, password string) (*mailServer, error) {
 	if err := users.Add(user, password); err != nil {
 		return nil, err
 	}
-	store := memstore.New(nil)
-	q := memqueue.New(&queue.Options{Hostname: c.hostname, Logger: log})
+	if c.data == "" {
+		if c.data, err = os.MkdirTemp("", "postyard-mailserver-"); err != nil {
+			return nil, err
+		}
+	}
+	log.Info("data directory", "dir", c.data)
+	store, err := maildir.Open(filepath.Join(c.data, "mail"), nil)
+	if err != nil {
+		return nil, err
+	}
+	q, err := filequeue.Open(filepath.Join(c.data, "queue"), &queue.Options{Hostname: c.hostname, Logger: log})
+	if err != nil {
+		store.Close()
+		return nil, err
+	}
 
 	policy := &relay.Policy{
 		Domains:   []string{c.domain},

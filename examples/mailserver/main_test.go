@@ -15,7 +15,7 @@ import (
 func TestEndToEnd(t *testing.T) {
 	swaks := interop.Require(t, "swaks", "apt-get install swaks")
 	curl := interop.Require(t, "curl", "apt-get install curl")
-	ms, err := start(slog.New(slog.DiscardHandler), config{host: "127.0.0.1", hostname: "mail.localhost", domain: "localhost"}, "pw-for-tests")
+	ms, err := start(slog.New(slog.DiscardHandler), config{data: t.TempDir(), host: "127.0.0.1", hostname: "mail.localhost", domain: "localhost"}, "pw-for-tests")
 	if err != nil {
 		t.Fatal(err)
 	}
