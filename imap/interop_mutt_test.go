@@ -5,11 +5,14 @@ package imap_test
 // what the store holds afterwards.
 
 import (
+	"context"
 	"fmt"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/postyard/postyard/internal/interop"
 	"github.com/postyard/postyard/mailbox"
@@ -40,7 +43,8 @@ set spoolfile=+INBOX
 set record=""
 set postponed=""
 set sort=mailbox-order
-set pager=cat
+set pager=builtin
+set pager_stop=yes
 set wait_key=no
 set delete=yes
 set quit=yes
@@ -74,16 +78,28 @@ set timeout=1
 		t.Helper()
 		cmd := strings.Join([]string{mutt, "-n", "-F", shellQuote(cfg), "-f", "imap://127.0.0.1:" + is.port + "/INBOX",
 			"-e", shellQuote("push '" + keys + "'")}, " ")
-		out, err := interop.Output(nil, env, script, "-qefc", cmd, "/dev/null")
+		// script(1) passes its stdin on to mutt's terminal, and an end of
+		// file there reaches mutt as a keystroke: keep stdin open and
+		// silent until mutt is done.
+		ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+		defer cancel()
+		c := exec.CommandContext(ctx, script, "-qefc", cmd, "/dev/null")
+		c.Env = append(os.Environ(), env...)
+		stdin, err := c.StdinPipe()
 		if err != nil {
-			t.Fatalf("mutt: %v\n%s", err, out)
+			t.Fatal(err)
+		}
+		defer stdin.Close()
+		out, err := c.CombinedOutput()
+		if err != nil {
+			t.Fatalf("mutt: %v\n%q", err, out[max(0, len(out)-1500):])
 		}
 	}
 
 	// 1. Read message 3, flag message 5, copy message 4 to a new
 	// mailbox, pipe message 2 to a file, delete message 1 and expunge.
 	piped := filepath.Join(dir, "piped.eml")
-	run("<jump>3<enter><display-message>" +
+	run("<jump>3<enter><display-message><exit>" +
 		"<jump>5<enter><flag-message>" +
 		"<jump>4<enter><copy-message>=Archive<enter>" +
 		"<jump>2<enter><pipe-message>cat > " + piped + "<enter>" +

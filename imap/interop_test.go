@@ -8,6 +8,7 @@ import (
 	"context"
 	"encoding/pem"
 	"errors"
+	"fmt"
 	"log/slog"
 	"net"
 	"os"
@@ -150,7 +151,12 @@ print("python ok")
 
 func TestInteropPythonImaplib(t *testing.T) {
 	py := interop.Require(t, "python3", "apt-get install python3")
-	is := startInterop(t, false)
+	forEachStore(t, func(t *testing.T, is *interopServer) {
+		testPythonImaplib(t, py, is)
+	})
+}
+
+func testPythonImaplib(t *testing.T, py string, is *interopServer) {
 	deliver(t, is.st, "alice", "", msg1, nil)
 	out := interop.Run(t, nil, nil, py, "-c", pyScript, "127.0.0.1", is.port, is.caFile)
 	if !strings.Contains(string(out), "python ok") {
@@ -169,29 +175,36 @@ func TestInteropPythonImaplib(t *testing.T) {
 func TestInteropCurl(t *testing.T) {
 	curl := interop.Require(t, "curl", "apt-get install curl")
 	for _, implicit := range []bool{false, true} {
-		is := startInterop(t, implicit)
-		deliver(t, is.st, "alice", "", msg1, nil)
-		deliver(t, is.st, "alice", "", msgN("second", "body two"), nil)
-		base := "imap://127.0.0.1:" + is.port
-		args := []string{"-sS", "--ssl-reqd", "--cacert", is.caFile, "-u", "alice:pass"}
-		if implicit {
-			base = "imaps://127.0.0.1:" + is.port
+		for _, store := range interopStores() {
+			t.Run(fmt.Sprintf("%s/implicitTLS=%v", store.name, implicit), func(t *testing.T) {
+				testCurl(t, curl, startInteropOn(t, implicit, store.open(t)), implicit)
+			})
 		}
-		out := string(interop.Run(t, nil, nil, curl, append(args, base+"/")...))
-		if !strings.Contains(out, `"INBOX"`) {
-			t.Fatalf("list: %s", out)
-		}
-		out = string(interop.Run(t, nil, nil, curl, append(args, base+"/INBOX;UID=1")...))
-		if !strings.Contains(out, "how are you?") || !strings.Contains(out, "Subject: Hello") {
-			t.Fatalf("fetch: %s", out)
-		}
-		out = string(interop.Run(t, nil, nil, curl, append(args, base+"/INBOX?SUBJECT%20second")...))
-		if !strings.Contains(out, "SEARCH 2") {
-			t.Fatalf("search: %s", out)
-		}
-		// curl fetched with BODY[], which sets \Seen.
-		if msgs := is.messages(t, "alice", "INBOX"); msgs[0].Flags&mailbox.FlagSeen == 0 {
-			t.Fatalf("message 1 not \\Seen after curl fetch: %+v", msgs[0])
-		}
+	}
+}
+
+func testCurl(t *testing.T, curl string, is *interopServer, implicit bool) {
+	deliver(t, is.st, "alice", "", msg1, nil)
+	deliver(t, is.st, "alice", "", msgN("second", "body two"), nil)
+	base := "imap://127.0.0.1:" + is.port
+	args := []string{"-sS", "--ssl-reqd", "--cacert", is.caFile, "-u", "alice:pass"}
+	if implicit {
+		base = "imaps://127.0.0.1:" + is.port
+	}
+	out := string(interop.Run(t, nil, nil, curl, append(args, base+"/")...))
+	if !strings.Contains(out, `"INBOX"`) {
+		t.Fatalf("list: %s", out)
+	}
+	out = string(interop.Run(t, nil, nil, curl, append(args, base+"/INBOX;UID=1")...))
+	if !strings.Contains(out, "how are you?") || !strings.Contains(out, "Subject: Hello") {
+		t.Fatalf("fetch: %s", out)
+	}
+	out = string(interop.Run(t, nil, nil, curl, append(args, base+"/INBOX?SUBJECT%20second")...))
+	if !strings.Contains(out, "SEARCH 2") {
+		t.Fatalf("search: %s", out)
+	}
+	// curl fetched with BODY[], which sets \Seen.
+	if msgs := is.messages(t, "alice", "INBOX"); msgs[0].Flags&mailbox.FlagSeen == 0 {
+		t.Fatalf("message 1 not \\Seen after curl fetch: %+v", msgs[0])
 	}
 }

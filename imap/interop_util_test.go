@@ -18,6 +18,7 @@ import (
 	"testing"
 
 	"github.com/postyard/postyard/mailbox"
+	"github.com/postyard/postyard/mailbox/maildir"
 	"github.com/postyard/postyard/mailbox/memstore"
 )
 
@@ -32,6 +33,13 @@ type interopStore struct {
 func interopStores() []interopStore {
 	return []interopStore{
 		{"memstore", func(t *testing.T) mailbox.Store { return memstore.New(nil) }},
+		{"maildir", func(t *testing.T) mailbox.Store {
+			st, err := maildir.Open(t.TempDir(), nil)
+			if err != nil {
+				t.Fatal(err)
+			}
+			return st
+		}},
 	}
 }
 

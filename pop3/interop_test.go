@@ -1,12 +1,12 @@
 package pop3_test
 
-// Interop tests: real clients (python's poplib, curl, fetchmail, getmail6)
-// against a Server on loopback TCP listeners, one with STLS and one with
-// implicit TLS. Each test checks what the client downloaded against what
-// was delivered, byte for byte (allowing for clients that hand messages on
-// with LF line endings), and what is left in the store afterwards. A
-// missing program skips the test, or fails it under POSTYARD_INTEROP=require
-// (see ARCHITECTURE.md, "Testing layers").
+// Interop tests: real clients (python's poplib, curl, fetchmail, getmail6,
+// mutt) against a Server over memstore and over maildir, on loopback TCP
+// listeners, one with STLS and one with implicit TLS. Each test checks what
+// the client downloaded against what was delivered, byte for byte (allowing
+// for clients that hand messages on with LF line endings), and what is left
+// in the store afterwards. A missing program skips the test, or fails it
+// under POSTYARD_INTEROP=require (see ARCHITECTURE.md, "Testing layers").
 
 import (
 	"context"
@@ -27,6 +27,7 @@ import (
 	"github.com/postyard/postyard/internal/interop"
 	"github.com/postyard/postyard/internal/selfsigned"
 	"github.com/postyard/postyard/mailbox"
+	"github.com/postyard/postyard/mailbox/maildir"
 	"github.com/postyard/postyard/mailbox/memstore"
 	"github.com/postyard/postyard/pop3"
 )
@@ -49,6 +50,34 @@ var interopMessages = []string{
 	"From: big@example.org\r\nSubject: big\r\n\r\n" + strings.Repeat(strings.Repeat("0123456789", 99)+"\r\n", 300),
 }
 
+// openStore returns a new, empty store, closed when the test ends.
+type openStore func(t *testing.T) mailbox.Store
+
+// forEachStore runs f as a subtest for each store implementation:
+// memstore, and maildir in a temporary directory.
+func forEachStore(t *testing.T, f func(t *testing.T, open openStore)) {
+	for _, s := range []struct {
+		name string
+		open openStore
+	}{
+		{"memstore", func(t *testing.T) mailbox.Store {
+			st := memstore.New(nil)
+			t.Cleanup(func() { st.Close() })
+			return st
+		}},
+		{"maildir", func(t *testing.T) mailbox.Store {
+			st, err := maildir.Open(t.TempDir(), nil)
+			if err != nil {
+				t.Fatal(err)
+			}
+			t.Cleanup(func() { st.Close() })
+			return st
+		}},
+	} {
+		t.Run(s.name, func(t *testing.T) { f(t, s.open) })
+	}
+}
+
 // interopServer is a Server on 127.0.0.1 over a store holding
 // interopMessages for alice.
 type interopServer struct {
@@ -64,14 +93,13 @@ type interopServer struct {
 // startInterop starts a server on 127.0.0.1:0 with STLS and on another port
 // with implicit TLS. Cleanup closes it, waits for every connection
 // goroutine to end, and checks that Serve returned ErrServerClosed.
-func startInterop(t *testing.T, configure func(*pop3.Server)) *interopServer {
+func startInterop(t *testing.T, open openStore, configure func(*pop3.Server)) *interopServer {
 	t.Helper()
 	users, err := interopUsers()
 	if err != nil {
 		t.Fatal(err)
 	}
-	st := memstore.New(nil)
-	t.Cleanup(func() { st.Close() })
+	st := open(t)
 	for _, m := range interopMessages {
 		deliver(t, st, "alice", m)
 	}
@@ -201,6 +229,10 @@ func readDir(t *testing.T, dir, pattern string) []string {
 
 func TestInteropPoplib(t *testing.T) {
 	t.Parallel()
+	forEachStore(t, testInteropPoplib)
+}
+
+func testInteropPoplib(t *testing.T, open openStore) {
 	interop.Require(t, "python3", "apt-get install python3")
 	script := filepath.Join("testdata", "interop", "poplib_client.py")
 	run := func(t *testing.T, is *interopServer, mode string) (dir, out string) {
@@ -245,7 +277,7 @@ func TestInteropPoplib(t *testing.T) {
 		{"implicit", true},
 	} {
 		t.Run(tc.mode, func(t *testing.T) {
-			is := startInterop(t, nil)
+			is := startInterop(t, open, nil)
 			dir, _ := run(t, is, tc.mode)
 			checkDownloaded(t, readDir(t, dir, "*.eml"), interopMessages, false)
 			checkReport(t, dir)
@@ -253,7 +285,7 @@ func TestInteropPoplib(t *testing.T) {
 		})
 	}
 	t.Run("drop-after-dele", func(t *testing.T) {
-		is := startInterop(t, nil)
+		is := startInterop(t, open, nil)
 		run(t, is, "drop")
 		is.checkLeft(t, true)
 		// The lock was released with the connection: a new session works.
@@ -261,14 +293,14 @@ func TestInteropPoplib(t *testing.T) {
 		checkDownloaded(t, readDir(t, dir, "*.eml"), interopMessages, false)
 	})
 	t.Run("in-use", func(t *testing.T) {
-		is := startInterop(t, nil)
+		is := startInterop(t, open, nil)
 		_, out := run(t, is, "in-use")
 		if !strings.HasPrefix(out, "-ERR [IN-USE] ") {
 			t.Errorf("second login: %q, want -ERR [IN-USE]", out)
 		}
 	})
 	t.Run("leave-mail", func(t *testing.T) {
-		is := startInterop(t, func(s *pop3.Server) { s.Policy.LeaveMail = true })
+		is := startInterop(t, open, func(s *pop3.Server) { s.Policy.LeaveMail = true })
 		dir, _ := run(t, is, "stls-delete")
 		checkDownloaded(t, readDir(t, dir, "*.eml"), interopMessages, false)
 		is.checkLeft(t, true)
@@ -277,6 +309,10 @@ func TestInteropPoplib(t *testing.T) {
 
 func TestInteropCurl(t *testing.T) {
 	t.Parallel()
+	forEachStore(t, testInteropCurl)
+}
+
+func testInteropCurl(t *testing.T, open openStore) {
 	interop.Require(t, "curl", "apt-get install curl")
 	curl := func(t *testing.T, is *interopServer, args ...string) string {
 		t.Helper()
@@ -284,7 +320,7 @@ func TestInteropCurl(t *testing.T) {
 		return string(interop.Run(t, nil, nil, "curl", append(base, args...)...))
 	}
 	t.Run("pop3-stls-list", func(t *testing.T) {
-		is := startInterop(t, nil)
+		is := startInterop(t, open, nil)
 		got := curl(t, is, "--ssl-reqd", is.url("pop3", "/"))
 		var want strings.Builder
 		for i, m := range interopMessages {
@@ -299,7 +335,7 @@ func TestInteropCurl(t *testing.T) {
 		{"pop3s-retr-sasl-ir", "pop3s", "--sasl-ir"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			is := startInterop(t, nil)
+			is := startInterop(t, open, nil)
 			var got []string
 			for i := range interopMessages {
 				got = append(got, curl(t, is, tc.opt, is.url(tc.scheme, fmt.Sprintf("/%d", i+1))))
@@ -309,7 +345,7 @@ func TestInteropCurl(t *testing.T) {
 		})
 	}
 	t.Run("pop3s-dele", func(t *testing.T) {
-		is := startInterop(t, nil)
+		is := startInterop(t, open, nil)
 		curl(t, is, "--request", "DELE", "--head", is.url("pop3s", "/2"))
 		if got := is.left(t); len(got) != 2 || got[0] != interopMessages[0] || got[1] != interopMessages[2] {
 			t.Errorf("INBOX after DELE 2: %d messages", len(got))
@@ -317,7 +353,7 @@ func TestInteropCurl(t *testing.T) {
 	})
 	t.Run("plaintext-login-refused", func(t *testing.T) {
 		// Without STLS the server offers no login; curl must fail.
-		is := startInterop(t, nil)
+		is := startInterop(t, open, nil)
 		out, err := interop.Output(nil, nil, "curl", "-sS", "--max-time", "60", "--user", "alice:secret", is.url("pop3", "/"))
 		if err == nil {
 			t.Errorf("curl logged in without TLS: %s", out)
@@ -328,6 +364,10 @@ func TestInteropCurl(t *testing.T) {
 
 func TestInteropFetchmail(t *testing.T) {
 	t.Parallel()
+	forEachStore(t, testInteropFetchmail)
+}
+
+func testInteropFetchmail(t *testing.T, open openStore) {
 	fetchmail := interop.Require(t, "fetchmail", "apt-get install fetchmail")
 	// run polls once, delivering each message to a file of its own through
 	// an MDA command. It returns fetchmail's exit status: 0 when mail was
@@ -361,7 +401,7 @@ poll %s service %s proto POP3 auth password uidl
 	}
 	for _, keep := range []string{"keep", "nokeep"} {
 		t.Run(keep, func(t *testing.T) {
-			is := startInterop(t, nil)
+			is := startInterop(t, open, nil)
 			home, out := t.TempDir(), t.TempDir()
 			if st := run(t, is, home, out, keep); st != 0 {
 				t.Fatalf("fetchmail exit status %d, want 0", st)
@@ -390,6 +430,10 @@ func bySize(msgs []string) []string {
 
 func TestInteropGetmail(t *testing.T) {
 	t.Parallel()
+	forEachStore(t, testInteropGetmail)
+}
+
+func testInteropGetmail(t *testing.T, open openStore) {
 	getmail := interop.Require(t, "getmail", "apt-get install getmail6")
 	// run retrieves once, delivering each message to a file of its own
 	// through an MDA command (getmail's Maildir destination refuses to
@@ -425,7 +469,7 @@ verbose = 1
 	}
 	for _, del := range []bool{false, true} {
 		t.Run(fmt.Sprintf("delete=%v", del), func(t *testing.T) {
-			is := startInterop(t, nil)
+			is := startInterop(t, open, nil)
 			gdir, out := t.TempDir(), t.TempDir()
 			run(t, is, gdir, out, del)
 			got := readDir(t, out, "*.eml")
@@ -447,57 +491,95 @@ verbose = 1
 	}
 }
 
-// TestInteropMutt opens the maildrop as a pop:// folder with mutt in batch
-// mode (keystrokes pushed with -e), over STLS: it pipes message 2 to a
-// file, deletes message 1 and quits, which sends DELE and QUIT.
+// TestInteropMutt runs mutt in batch mode (keystrokes pushed with -e):
+// <fetch-mail> downloads the maildrop over STLS into a local mbox and, with
+// pop_delete, deletes it on the server.
 func TestInteropMutt(t *testing.T) {
 	t.Parallel()
+	forEachStore(t, testInteropMutt)
+}
+
+func testInteropMutt(t *testing.T, open openStore) {
 	mutt := interop.Require(t, "mutt", "apt-get install mutt")
-	is := startInterop(t, nil)
-	dir := t.TempDir()
-	cfg := filepath.Join(dir, "muttrc")
-	conf := fmt.Sprintf(`set pop_user=alice
-set pop_pass=secret
-set ssl_starttls=yes
-set ssl_force_tls=yes
-set ssl_ca_certificates_file=%s
-set pop_authenticators="user"
-set sort=mailbox-order
-set pager=cat
-set wait_key=no
-set delete=yes
-set quit=yes
-set move=no
-set beep=no
-set pipe_decode=no
-set header_cache=""
-set message_cachedir=""
-set record=""
-set timeout=600
-set mail_check=600
-set pop_checkinterval=600
-`, is.caFile)
-	if err := os.WriteFile(cfg, []byte(conf), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	piped := filepath.Join(dir, "piped.eml")
-	env := []string{"HOME=" + dir, "TERM=vt100", "COLUMNS=80", "LINES=24", "MAILCAPS=/dev/null"}
-	keys := "j<pipe-message>cat > " + piped + "<enter>k<delete-message><quit>"
 	// mutt only opens a mailbox with a terminal on its standard input
 	// (else it sends mail in batch mode): python's pty module gives it one.
 	interop.Require(t, "python3", "apt-get install python3")
+	is := startInterop(t, open, nil)
+	dir := t.TempDir()
+	cfg := filepath.Join(dir, "muttrc")
+	mbox := filepath.Join(dir, "mbox")
+	conf := fmt.Sprintf(`set pop_host="pop://alice:secret@%s"
+set pop_delete=yes
+set pop_authenticators="user"
+set ssl_starttls=yes
+set ssl_force_tls=yes
+set ssl_ca_certificates_file=%s
+set folder=%s
+set spoolfile=%s
+set mbox_type=mbox
+set wait_key=no
+set beep=no
+set quit=yes
+set move=no
+set record=""
+`, net.JoinHostPort(is.host, is.port), is.caFile, dir, mbox)
+	if err := os.WriteFile(cfg, []byte(conf), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(mbox, nil, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	env := []string{"HOME=" + dir, "TERM=vt100", "COLUMNS=80", "LINES=24", "MAILCAPS=/dev/null"}
 	out, err := interop.Output(nil, env, "python3", "-c",
 		"import os, pty, sys; sys.exit(os.waitstatus_to_exitcode(pty.spawn(sys.argv[1:])))",
-		mutt, "-n", "-F", cfg, "-f", "pop://"+net.JoinHostPort(is.host, is.port)+"/", "-e", "push '"+keys+"'")
+		mutt, "-n", "-F", cfg, "-f", mbox, "-e", "push '<fetch-mail><quit>'")
 	if err != nil {
 		t.Fatalf("mutt: %v\n%s", err, out)
 	}
-	b, err := os.ReadFile(piped)
+	b, err := os.ReadFile(mbox)
 	if err != nil {
-		t.Fatalf("mutt piped nothing: %v\n%s", err, out)
+		t.Fatal(err)
 	}
-	checkDownloaded(t, []string{string(b)}, interopMessages[1:2], true)
-	if got := is.left(t); !slices.Equal(got, interopMessages[1:]) {
-		t.Errorf("INBOX after mutt deleted message 1: %d messages", len(got))
+	got, err := splitMbox(string(b))
+	if err != nil {
+		t.Fatalf("%v in mutt's mbox:\n%s", err, clip(string(b)))
 	}
+	checkDownloaded(t, got, interopMessages, true)
+	is.checkLeft(t, false)
+}
+
+// splitMbox returns the messages of an mbox that mutt wrote: each has a
+// "From " separator line, and Status, Content-Length and Lines headers that
+// mutt adds at the end of the header; the body is Content-Length octets.
+func splitMbox(s string) ([]string, error) {
+	var msgs []string
+	for s != "" {
+		sep, rest, ok := strings.Cut(s, "\n")
+		if !ok || !strings.HasPrefix(sep, "From ") {
+			return nil, fmt.Errorf("no separator at %q", clip(s))
+		}
+		header, rest, ok := strings.Cut(rest, "\n\n")
+		if !ok {
+			return nil, fmt.Errorf("no end of header at %q", clip(rest))
+		}
+		var kept []string
+		n := -1
+		for line := range strings.Lines(header + "\n") {
+			switch name, value, _ := strings.Cut(strings.TrimSuffix(line, "\n"), ": "); name {
+			case "Content-Length":
+				if _, err := fmt.Sscan(value, &n); err != nil {
+					return nil, err
+				}
+			case "Status", "Lines":
+			default:
+				kept = append(kept, line)
+			}
+		}
+		if n < 0 || n > len(rest) {
+			return nil, fmt.Errorf("bad Content-Length in %q", header)
+		}
+		msgs = append(msgs, strings.Join(kept, "")+"\n"+rest[:n])
+		s = strings.TrimPrefix(rest[n:], "\n")
+	}
+	return msgs, nil
 }

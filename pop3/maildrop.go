@@ -351,12 +351,17 @@ func (c *conn) update(ctx context.Context) error {
 			c.logger().Warn("setting \\Seen at QUIT failed", "err", err)
 		}
 	}
+	var err error
 	if len(del) > 0 {
-		if err := c.expunge(ctx, del); err != nil {
-			c.logger().Error("deleting messages at QUIT failed", "err", err)
-			c.reply(false, CodeSysTemp, "Some deleted messages not removed")
-			return errClose
-		}
+		err = c.expunge(ctx, del)
+	}
+	// Release the lock before answering: a client that got the response
+	// may log in again at once.
+	d.close()
+	if err != nil {
+		c.logger().Error("deleting messages at QUIT failed", "err", err)
+		c.reply(false, CodeSysTemp, "Some deleted messages not removed")
+		return errClose
 	}
 	if left == 0 {
 		c.ok(c.s.Hostname + " POP3 server signing off (maildrop empty)")

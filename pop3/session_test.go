@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/postyard/postyard/mailbox"
+	"github.com/postyard/postyard/mailbox/maildir"
 	"github.com/postyard/postyard/pop3"
 )
 
@@ -564,4 +565,32 @@ func deleOne(t *testing.T) (mailbox.Store, *pop3.Server, *pipeConn) {
 		C: DELE 1
 		S: +OK Message 1 deleted`)
 	return st, srv, p
+}
+
+// TestUIDLAcrossRestart: unique-ids survive a restart of a file-backed
+// store.
+func TestUIDLAcrossRestart(t *testing.T) {
+	dir := t.TempDir()
+	uidl := func() string {
+		st, err := maildir.Open(dir, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer st.Close()
+		if len(inbox(t, st, "alice")) == 0 {
+			deliver(t, st, "alice", msg1)
+			deliver(t, st, "alice", msg2)
+		}
+		l := dialLines(t, newServer(st))
+		l.line()
+		l.cmd("USER alice", "+OK", false)
+		l.cmd("PASS secret", "+OK", false)
+		list := l.cmd("UIDL", "+OK", true)
+		l.cmd("QUIT", "+OK", false)
+		return list
+	}
+	first := uidl()
+	if second := uidl(); second != first || strings.Count(first, "\n") != 1 {
+		t.Fatalf("UIDL before restart:\n%s\nafter:\n%s", first, second)
+	}
 }

@@ -1,13 +1,11 @@
 package maildir_test
 
 import (
-	"bufio"
 	"context"
 	"fmt"
 	"io"
 	"math/rand/v2"
 	"os"
-	"os/exec"
 	"strings"
 	"sync"
 	"syscall"
@@ -101,24 +99,7 @@ func TestCrash(t *testing.T) {
 	deadline := time.Now().Add(40 * time.Second)
 	kills := 0
 	for run := 0; kills < 60 && time.Now().Before(deadline); run++ {
-		cmd := exec.Command(os.Args[0], "-test.run=^TestCrashChild$", "-test.count=1")
-		cmd.Env = append(os.Environ(), crashEnv+"="+dir, fmt.Sprintf("%s_RUN=%d", crashEnv, run))
-		out, err := cmd.StdoutPipe()
-		if err != nil {
-			t.Fatal(err)
-		}
-		cmd.Stderr = os.Stderr
-		if err := cmd.Start(); err != nil {
-			t.Fatal(err)
-		}
-		lines := make(chan string, 1024)
-		go func() {
-			sc := bufio.NewScanner(out)
-			for sc.Scan() {
-				lines <- sc.Text()
-			}
-			close(lines)
-		}()
+		cmd, lines := startChild(t, "TestCrashChild", crashEnv+"="+dir, fmt.Sprintf("%s_RUN=%d", crashEnv, run))
 		// Kill at a random moment: sometimes while the store is still
 		// recovering, mostly in the middle of deliveries.
 		timer := time.NewTimer(time.Duration(rand.IntN(120)) * time.Millisecond)

@@ -434,6 +434,12 @@ func (f *folder) appendMeta(md *mailbox.Metadata) (int64, uint32) {
 	rec = encodeMetadata(rec, md)
 	binary.LittleEndian.PutUint32(rec[0:], uint32(len(rec)-8))
 	binary.LittleEndian.PutUint32(rec[4:], crc32.Checksum(rec[8:], crcTable))
+	return f.writeMeta(rec)
+}
+
+// writeMeta appends a metadata record (length, checksum, blob) to the
+// cache and returns where; 0, 0 if the write failed.
+func (f *folder) writeMeta(rec []byte) (int64, uint32) {
 	f.metaMu.Lock()
 	defer f.metaMu.Unlock()
 	off := f.metaSize

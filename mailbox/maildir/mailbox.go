@@ -246,11 +246,6 @@ func (h *mbox) Open(ctx context.Context, uid mailbox.UID) (mailbox.Content, erro
 	return fl, nil
 }
 
-// placeFunc puts a spooled file into a Maildir under a new name.
-type placeFunc func(src, dst string) error
-
-func placeRename(src, dst string) error { return os.Rename(src, dst) }
-
 // placeLink hard-links src as dst, or copies it (fsynced) where links
 // are not possible.
 func placeLink(src, dst string) error {
@@ -303,10 +298,10 @@ func (f *folder) checkKeywords(kws []string) error {
 	return nil
 }
 
-// add places a spooled message into f with the next UID, records it and
-// publishes it; req collects what the caller must have synced before it
-// reports success.
-func (f *folder) add(sp *spooled, opts *mailbox.AppendOptions, place placeFunc, req *syncReq) (*mailbox.Message, error) {
+// add places a spooled message into f with the next UID (renaming the
+// file with move, else linking it), records it and publishes it; req
+// collects what the caller must have synced before it reports success.
+func (f *folder) add(sp *spooled, opts *mailbox.AppendOptions, move bool, req *syncReq) (*mailbox.Message, error) {
 	if opts == nil {
 		opts = &mailbox.AppendOptions{}
 	}
@@ -341,13 +336,22 @@ func (f *folder) add(sp *spooled, opts *mailbox.AppendOptions, place placeFunc, 
 	}
 	m.base = f.newBase(sp.size, m.uid)
 	dst := filepath.Join(f.cur(), m.name())
+	place := placeLink
+	if move {
+		place = os.Rename
+	}
 	if err := place(sp.path, dst); err != nil {
 		return fail(fmt.Errorf("maildir: append to %q: %w", f.name, err))
 	}
 	if err := f.writeLog(addRecord(&m)); err != nil {
-		os.Remove(dst)
+		if move {
+			os.Rename(dst, sp.path) // back to the spool, for the next recipient or removal
+		} else {
+			os.Remove(dst)
+		}
 		return fail(fmt.Errorf("maildir: append to %q: %w", f.name, err))
 	}
+	sp.placed = sp.placed || move
 	x.uidNext, x.modseq = m.uid+1, m.modseq
 	x.msgs = append(x.msgs, m)
 	_, f.keywords, _ = mailbox.FlagsAdd.Apply(0, f.keywords, 0, kws)
@@ -371,18 +375,19 @@ func (h *mbox) Append(ctx context.Context, r io.Reader, opts *mailbox.AppendOpti
 		}
 	}
 	st := h.u.st
-	sp, err := st.spool(filepath.Join(st.dir, spoolDir), r, date)
+	sp, err := st.spool(r, date)
 	if err != nil {
 		return nil, err
 	}
-	defer os.Remove(sp.path) // gone unless add failed
-	if err := h.lockf(ctx, true); err != nil {
-		return nil, err
-	}
-	h.f.mu.Unlock()
 	req := &syncReq{}
-	m, err := h.f.add(sp, opts, placeRename, req)
+	err = h.lockf(ctx, true)
+	var m *mailbox.Message
+	if err == nil {
+		h.f.mu.Unlock()
+		m, err = h.f.add(sp, opts, true, req)
+	}
 	if err != nil {
+		os.Remove(sp.path)
 		return nil, err
 	}
 	if err := st.commit.sync(req); err != nil {
@@ -447,14 +452,20 @@ func (h *mbox) UpdateFlags(ctx context.Context, uids mailbox.UIDSet, u *mailbox.
 		req.file(f.log)
 		f.maybeCompact()
 	}
-	f.mu.Unlock()
-	if err == nil {
-		err = h.u.st.commit.sync(req)
-	}
-	if err != nil {
+	if err := h.finish(req, err); err != nil {
 		return nil, fmt.Errorf("maildir: store: %w", err)
 	}
 	return res, nil
+}
+
+// finish unlocks the folder after a change and, if writing its record
+// succeeded (err is nil), waits until the change is durable.
+func (h *mbox) finish(req *syncReq, err error) error {
+	h.f.mu.Unlock()
+	if err != nil {
+		return err
+	}
+	return h.u.st.commit.sync(req)
 }
 
 func (h *mbox) Copy(ctx context.Context, uids mailbox.UIDSet, dest string) (*mailbox.CopyResult, error) {
@@ -613,14 +624,7 @@ func (f *folder) copyMeta(src *folder, s *msg) (int64, uint32) {
 	if _, err := src.meta.ReadAt(rec, s.metaOff); err != nil {
 		return 0, 0
 	}
-	f.metaMu.Lock()
-	defer f.metaMu.Unlock()
-	off := f.metaSize
-	if _, err := f.meta.WriteAt(rec, off); err != nil {
-		return 0, 0
-	}
-	f.metaSize += int64(len(rec))
-	return off, s.metaLen
+	return f.writeMeta(rec)
 }
 
 func (h *mbox) Expunge(ctx context.Context, uids mailbox.UIDSet) (mailbox.UIDSet, error) {
@@ -647,11 +651,7 @@ func (h *mbox) Expunge(ctx context.Context, uids mailbox.UIDSet) (mailbox.UIDSet
 		req.file(f.log)
 		f.maybeCompact()
 	}
-	f.mu.Unlock()
-	if err == nil {
-		err = h.u.st.commit.sync(req)
-	}
-	if err != nil {
+	if err := h.finish(req, err); err != nil {
 		return nil, fmt.Errorf("maildir: expunge: %w", err)
 	}
 	return gone, nil

@@ -75,9 +75,14 @@ type Store struct {
 
 var _ mailbox.Store = (*Store)(nil)
 
-// spoolDir is where Deliver writes a message once before linking it into
-// each recipient's Maildir. User directories never start with '.'.
-const spoolDir = ".tmp"
+// spoolDir is where Append and Deliver write a message before renaming
+// (linking) it into Maildirs: spoolShards subdirectories, so that
+// concurrent writers seldom contend for one directory's lock. User
+// directories never start with '.'.
+const (
+	spoolDir    = ".tmp"
+	spoolShards = 16
+)
 
 // Open opens the store in dir, creating dir if needed. opts may be nil.
 // The caller must Close the store; Close stops the group commit
@@ -94,10 +99,13 @@ func Open(dir string, opts *Options) (*Store, error) {
 	o.MaxMailboxes = orDefault(o.MaxMailboxes, DefaultMaxMailboxes)
 	o.MaxKeywords = orDefault(o.MaxKeywords, DefaultMaxKeywords)
 	o.MaxTombstones = orDefault(o.MaxTombstones, DefaultMaxTombstones)
-	if err := os.MkdirAll(filepath.Join(dir, spoolDir), 0o700); err != nil {
-		return nil, fmt.Errorf("maildir: %w", err)
+	for i := range spoolShards {
+		sd := filepath.Join(dir, spoolDir, strconv.Itoa(i))
+		if err := os.MkdirAll(sd, 0o700); err != nil {
+			return nil, fmt.Errorf("maildir: %w", err)
+		}
+		cleanTmp(sd, true)
 	}
-	cleanTmp(filepath.Join(dir, spoolDir), true)
 	host, _ := os.Hostname()
 	if host == "" {
 		host = "localhost"
@@ -208,16 +216,19 @@ func (f *folder) closeFiles() {
 // spooled is a message written to a temporary file and fsynced, with its
 // metadata: what Append and Deliver place into Maildirs.
 type spooled struct {
-	path string
-	size int64
-	meta *mailbox.Metadata
+	placed bool // renamed into a Maildir: no longer in the spool
+	path   string
+	size   int64
+	meta   *mailbox.Metadata
 }
 
-// spool streams r into a new file in dir (never holding the message in
-// memory), parsing it on the way, and fsyncs the file. The file's time
-// is set to date (the internal date, as Dovecot keeps it) if not zero.
-func (s *Store) spool(dir string, r io.Reader, date time.Time) (*spooled, error) {
-	path := filepath.Join(dir, "postyard-"+s.uniqueName())
+// spool streams r into a new file in the spool (never holding the
+// message in memory), parsing it on the way, and fsyncs the file unless
+// the group commit will. The file's time is set to date (the internal
+// date, as Dovecot keeps it) if not zero.
+func (s *Store) spool(r io.Reader, date time.Time) (*spooled, error) {
+	name := s.uniqueName()
+	path := filepath.Join(s.dir, spoolDir, strconv.Itoa(int(s.seq.Load()%spoolShards)), "postyard-"+name)
 	fl, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
 	if err != nil {
 		return nil, err
@@ -285,7 +296,7 @@ func (s *Store) Deliver(ctx context.Context, r io.Reader, rcpts []mailbox.Recipi
 	if err := ctx.Err(); err != nil {
 		return nil, err
 	}
-	sp, err := s.spool(filepath.Join(s.dir, spoolDir), r, time.Time{})
+	sp, err := s.spool(r, time.Time{})
 	errs := make([]error, len(rcpts))
 	if errors.Is(err, mailbox.ErrTooBig) {
 		for i := range errs {
@@ -296,16 +307,14 @@ func (s *Store) Deliver(ctx context.Context, r io.Reader, rcpts []mailbox.Recipi
 	if err != nil {
 		return nil, err
 	}
-	defer os.Remove(sp.path)
 	req := &syncReq{}
 	for i, rc := range rcpts {
 		// Linked into every mailbox but the last, which takes the file
 		// itself: one directory operation fewer.
-		place := placeLink
-		if i == len(rcpts)-1 {
-			place = placeRename
-		}
-		errs[i] = s.deliverOne(ctx, sp, rc, place, req)
+		errs[i] = s.deliverOne(ctx, sp, rc, i == len(rcpts)-1, req)
+	}
+	if !sp.placed {
+		os.Remove(sp.path)
 	}
 	if err := s.commit.sync(req); err != nil {
 		for i := range errs {
@@ -317,7 +326,7 @@ func (s *Store) Deliver(ctx context.Context, r io.Reader, rcpts []mailbox.Recipi
 	return errs, nil
 }
 
-func (s *Store) deliverOne(ctx context.Context, sp *spooled, rc mailbox.Recipient, place placeFunc, req *syncReq) error {
+func (s *Store) deliverOne(ctx context.Context, sp *spooled, rc mailbox.Recipient, move bool, req *syncReq) error {
 	u, err := s.user(ctx, rc.User)
 	if err != nil {
 		return err
@@ -334,6 +343,6 @@ func (s *Store) deliverOne(ctx context.Context, sp *spooled, rc mailbox.Recipien
 	if err != nil {
 		return err
 	}
-	_, err = f.add(sp, rc.Options, place, req)
+	_, err = f.add(sp, rc.Options, move, req)
 	return err
 }

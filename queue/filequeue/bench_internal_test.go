@@ -1,14 +1,11 @@
 package filequeue
 
 import (
-	"bufio"
-	"context"
 	"fmt"
 	"hash/crc32"
 	"math/rand/v2"
 	"os"
 	"path/filepath"
-	"runtime"
 	"strconv"
 	"strings"
 	"sync"
@@ -80,55 +77,6 @@ func fixture100k(b *testing.B) string {
 	return dir
 }
 
-// BenchmarkRecover100k measures Open (the recovery scan) of a queue of
-// 100,000 deferred messages, and the memory the open queue holds.
-func BenchmarkRecover100k(b *testing.B) {
-	dir := fixture100k(b)
-	var q *Queue
-	for b.Loop() {
-		if q != nil {
-			q.Close()
-		}
-		var err error
-		q, err = Open(dir, &queue.Options{Hostname: "bench.example"})
-		if err != nil {
-			b.Fatal(err)
-		}
-	}
-	b.StopTimer()
-	if q.Len() != 100_000 {
-		b.Fatalf("recovered %d messages", q.Len())
-	}
-	if _, err := q.Lease(context.Background(), &queue.LeaseOptions{NoWait: true}); err != queue.ErrNothingDue {
-		b.Fatalf("Lease = %v; all are deferred", err)
-	}
-	runtime.GC()
-	var ms runtime.MemStats
-	runtime.ReadMemStats(&ms)
-	b.ReportMetric(float64(ms.HeapInuse)/(1<<20), "heap-MiB")
-	b.ReportMetric(float64(procStatus("VmRSS"))/1024, "rss-MiB")
-	b.ReportMetric(float64(procStatus("VmHWM"))/1024, "peak-rss-MiB")
-	runtime.KeepAlive(q)
-	q.Close()
-}
-
-// procStatus returns a field of /proc/self/status in KiB, 0 if missing.
-func procStatus(field string) int {
-	f, err := os.Open("/proc/self/status")
-	if err != nil {
-		return 0
-	}
-	defer f.Close()
-	sc := bufio.NewScanner(f)
-	for sc.Scan() {
-		if v, ok := strings.CutPrefix(sc.Text(), field+":"); ok {
-			n, _ := strconv.Atoi(strings.TrimSuffix(strings.TrimSpace(v), " kB"))
-			return n
-		}
-	}
-	return 0
-}
-
 // BenchmarkNextDue measures choosing the next due message among n
 // deferred ones, leasing it, and deferring it again to a random time up
 // to a day later (the heap's "hold" model: every step sifts through the
@@ -141,12 +89,12 @@ func BenchmarkNextDue(b *testing.B) {
 			x := &index{msgs: make(map[queue.ID]*entry), parked: make(map[string]map[*entry]struct{})}
 			spread := func() time.Duration { return time.Duration(r.Int64N(int64(24 * time.Hour))) }
 			for i := range n {
-				x.add(&entry{id: queue.ID("D" + strconv.Itoa(i)), enqueued: now, index: -1,
-					pending: []pend{{dest: "d" + strconv.Itoa(i%5000), next: now.Add(spread())}}})
+				x.add(&entry{id: queue.ID("D" + strconv.Itoa(i)), index: -1,
+					pending: []pend{{dest: "d" + strconv.Itoa(i%5000), next: nanos(now.Add(spread()))}}})
 			}
 			reached := make(map[string]bool, 1)
 			for b.Loop() {
-				now = x.due[0].key
+				now = time.Unix(0, x.due[0].key)
 				e, _, _ := x.next(now, time.Minute)
 				if e == nil {
 					b.Fatal("nothing due")
@@ -154,9 +102,11 @@ func BenchmarkNextDue(b *testing.B) {
 				clear(reached)
 				reached[e.pending[0].dest] = true
 				x.settled(e, reached, now)
-				e.pending[0].next = now.Add(spread())
+				e.pending[0].next = nanos(now.Add(spread()))
 				x.place(e)
 			}
 		})
 	}
 }
+
+func crc32c(b []byte) uint32 { return crc32.Checksum(b, castagnoli) }

@@ -1,10 +1,16 @@
 package filequeue_test
 
 import (
+	"fmt"
 	"log/slog"
+	"os"
+	"os/exec"
 	"runtime"
+	"slices"
+	"strconv"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/postyard/postyard/queue"
 	"github.com/postyard/postyard/queue/filequeue"
@@ -18,10 +24,12 @@ import (
 func BenchmarkEnqueue(b *testing.B) {
 	content := strings.Repeat("0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcd\r\n", 64) // 4 KiB
 	for _, mode := range []struct {
-		name string
-		each bool
-	}{{"group-commit", false}, {"fsync-each", true}} {
+		name    string
+		each    bool
+		syncers int
+	}{{"group-commit-1", false, 1}, {"group-commit-2", false, 2}, {"group-commit-4", false, 4}, {"fsync-each", true, 0}} {
 		b.Run(mode.name, func(b *testing.B) {
+			filequeue.SetSyncers(mode.syncers)
 			q := openQueue(b, b.TempDir(), &queue.Options{Hostname: "bench.example", Logger: slog.New(slog.DiscardHandler)})
 			defer q.Close()
 			filequeue.SetSyncEach(q, mode.each)
@@ -39,5 +47,79 @@ func BenchmarkEnqueue(b *testing.B) {
 			})
 			b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "msgs/s")
 		})
+	}
+}
+
+// recoverChildEnv, when set to a queue directory, makes the test binary
+// open that queue, print what recoverChild measured, and exit.
+const recoverChildEnv = "FILEQUEUE_RECOVER_DIR"
+
+// recoverChild measures, in a fresh process, how long Open takes and the
+// memory the process holds afterwards and at its peak.
+func recoverChild(dir string) int {
+	start := time.Now()
+	q, err := filequeue.Open(dir, &queue.Options{Hostname: "bench.example"})
+	took := time.Since(start)
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		return 1
+	}
+	defer q.Close()
+	runtime.GC()
+	var ms runtime.MemStats
+	runtime.ReadMemStats(&ms)
+	fmt.Printf("messages %d open-ms %.1f heap-MiB %.1f rss-MiB %.1f peak-rss-MiB %.1f\n", q.Len(),
+		float64(took)/1e6, float64(ms.HeapInuse)/(1<<20), float64(procStatus("VmRSS"))/1024, float64(procStatus("VmHWM"))/1024)
+	return 0
+}
+
+// procStatus returns a field of /proc/self/status in KiB, 0 if missing.
+func procStatus(field string) int {
+	b, _ := os.ReadFile("/proc/self/status")
+	for line := range strings.Lines(string(b)) {
+		if v, ok := strings.CutPrefix(line, field+":"); ok {
+			n, _ := strconv.Atoi(strings.TrimSuffix(strings.TrimSpace(v), " kB"))
+			return n
+		}
+	}
+	return 0
+}
+
+// BenchmarkRecover100k measures the start-up of a process whose queue
+// holds 100,000 deferred messages: the time Open takes (open-ms), and the
+// process's memory after it (rss-MiB, heap-MiB) and at its peak
+// (peak-rss-MiB), the worst of the runs. ns/op includes starting the
+// process.
+func BenchmarkRecover100k(b *testing.B) {
+	dir := filequeue.Fixture100k(b)
+	exe, err := os.Executable()
+	if err != nil {
+		b.Skip(err)
+	}
+	worst := make(map[string]float64)
+	var openMs []float64
+	for b.Loop() {
+		cmd := exec.Command(exe, "-test.run=^$")
+		cmd.Env = append(os.Environ(), recoverChildEnv+"="+dir)
+		out, err := cmd.Output()
+		if err != nil {
+			b.Fatalf("%v: %s", err, out)
+		}
+		f := strings.Fields(string(out))
+		for i := 0; i+1 < len(f); i += 2 {
+			v, _ := strconv.ParseFloat(f[i+1], 64)
+			if f[i] == "messages" && v != 100_000 {
+				b.Fatalf("recovered %v messages", v)
+			}
+			worst[f[i]] = max(worst[f[i]], v)
+			if f[i] == "open-ms" {
+				openMs = append(openMs, v)
+			}
+		}
+	}
+	slices.Sort(openMs)
+	b.ReportMetric(openMs[len(openMs)/2], "open-ms")
+	for _, k := range []string{"heap-MiB", "rss-MiB", "peak-rss-MiB"} {
+		b.ReportMetric(worst[k], k)
 	}
 }

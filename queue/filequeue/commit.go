@@ -1,6 +1,9 @@
 package filequeue
 
-import "os"
+import (
+	"os"
+	"sync"
+)
 
 // committer makes directory entries durable for many writers with one
 // fsync of the directory per batch (group commit). A writer renames its
@@ -12,22 +15,27 @@ type committer struct {
 	dir  *os.File
 	reqs chan chan error
 	stop chan struct{}
-	done chan struct{}
+	wg   sync.WaitGroup
 }
+
+// syncers is how many fsyncs of the directory may run at once: a batch
+// that forms while one runs need not wait for its end, yet the writers
+// still share fsyncs.
+var syncers = 2
 
 func newCommitter(dir *os.File) *committer {
 	c := &committer{
 		dir:  dir,
 		reqs: make(chan chan error, 64),
 		stop: make(chan struct{}),
-		done: make(chan struct{}),
 	}
-	go c.run()
+	for range syncers {
+		c.wg.Go(c.run)
+	}
 	return c
 }
 
 func (c *committer) run() {
-	defer close(c.done)
 	var batch []chan error
 	for {
 		select {
@@ -65,5 +73,5 @@ func (c *committer) sync() error {
 // close stops the committer; no sync may be running or start.
 func (c *committer) close() {
 	close(c.stop)
-	<-c.done
+	c.wg.Wait()
 }

@@ -447,7 +447,7 @@ func (q *Queue) Complete(ctx context.Context, l *queue.Lease, outcomes []queue.O
 		if done {
 			q.x.remove(e)
 		} else {
-			e.update(m)
+			e.update(m, nil)
 		}
 	})
 	events = append(st.Events, reported...)
@@ -490,7 +490,7 @@ func (q *Queue) modify(ctx context.Context, id queue.ID, kind queue.EventKind, f
 		return err
 	}
 	q.release(e, func() {
-		e.update(m)
+		e.update(m, nil)
 		if after != nil {
 			after(e)
 		}
@@ -501,23 +501,19 @@ func (q *Queue) modify(ctx context.Context, id queue.ID, kind queue.EventKind, f
 
 // Hold implements [queue.Queue.Hold]; the hold is durable.
 func (q *Queue) Hold(ctx context.Context, id queue.ID) error {
-	return q.modify(ctx, id, queue.EventHeld, func(m *queue.Message, _ time.Time) bool {
-		if m.Held {
-			return false
-		}
-		m.Held = true
-		return true
-	}, nil)
+	return q.setHeld(ctx, id, true, queue.EventHeld)
 }
 
 // Release implements [queue.Queue.Release].
 func (q *Queue) Release(ctx context.Context, id queue.ID) error {
-	return q.modify(ctx, id, queue.EventReleased, func(m *queue.Message, _ time.Time) bool {
-		if !m.Held {
-			return false
-		}
-		m.Held = false
-		return true
+	return q.setHeld(ctx, id, false, queue.EventReleased)
+}
+
+func (q *Queue) setHeld(ctx context.Context, id queue.ID, held bool, kind queue.EventKind) error {
+	return q.modify(ctx, id, kind, func(m *queue.Message, _ time.Time) bool {
+		changed := m.Held != held
+		m.Held = held
+		return changed
 	}, nil)
 }
 

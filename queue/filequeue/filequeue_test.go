@@ -40,6 +40,9 @@ func TestMain(m *testing.M) {
 	if os.Getenv(crashChildEnv) != "" {
 		os.Exit(crashChild())
 	}
+	if dir := os.Getenv(recoverChildEnv); dir != "" {
+		os.Exit(recoverChild(dir))
+	}
 	os.Exit(m.Run())
 }
 

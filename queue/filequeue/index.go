@@ -2,6 +2,8 @@ package filequeue
 
 import (
 	"container/heap"
+	"math"
+	"strings"
 	"sync"
 	"time"
 
@@ -11,23 +13,23 @@ import (
 // entry is what the queue keeps in memory about a message: enough to
 // choose the next due message and to build a lease, and nothing that
 // only Inspect, Lease or Complete need (those read the record from
-// disk). It is about 200 octets for a message with one recipient.
+// disk). For a message with one recipient it takes about 150 octets,
+// ID included.
 type entry struct {
-	id       queue.ID
-	seq      uint64 // enqueue order, breaks ties
-	enqueued time.Time
-	held     bool
-	pending  []pend // the pending recipients, in increasing order
+	id      queue.ID
+	seq     uint64 // enqueue order, breaks ties
+	pending []pend // the pending recipients, in increasing order
 
 	// Scheduling, guarded by Queue.mu.
-	key    time.Time // in Queue.due: when due, or when the lease expires
-	index  int       // in Queue.due, -1 if not there
-	parked string    // destination it waits on, if isPark
-	isPark bool
+	key    int64 // in Queue.due: when due, or when the lease expires (nanos)
+	index  int   // in Queue.due, -1 if not there
+	parked string
+	lease  *leaseState
+	held   bool
+	isPark bool // waiting on the back-off of destination parked
 	force  bool // RetryNow: ignore back-off for the next lease
 	busy   bool // a change is being written: not leasable meanwhile
 	gone   bool // removed from the queue
-	lease  *leaseState
 
 	// wmu serialises the changes to the message's files (and so its
 	// record); it is taken before Queue.mu.
@@ -36,9 +38,21 @@ type entry struct {
 
 // pend is a pending recipient.
 type pend struct {
-	rcpt int
-	dest string    // queue.Destination of the recipient
-	next time.Time // NextAttempt; zero means at once
+	next int64 // nanos of NextAttempt, or of the enqueue if that is later
+	rcpt int32
+	dest string // queue.Destination of the recipient
+}
+
+// nanos returns t as Unix nanoseconds for the index, clamped to what an
+// int64 holds (years 1678 to 2262); the zero time is the earliest.
+func nanos(t time.Time) int64 {
+	switch {
+	case t.IsZero() || t.Year() < 1678:
+		return math.MinInt64
+	case t.Year() > 2261:
+		return math.MaxInt64
+	}
+	return t.UnixNano()
 }
 
 // leaseState is the current lease of a message; leases are not
@@ -52,36 +66,43 @@ type leaseState struct {
 
 // newEntry returns the entry for a message record.
 func newEntry(m *queue.Message) *entry {
-	e := &entry{id: m.ID, enqueued: m.Enqueued, index: -1}
-	e.update(m)
+	e := &entry{id: m.ID, index: -1}
+	e.update(m, nil)
 	return e
 }
 
 // update copies the scheduling fields of m, the message's new record.
-func (e *entry) update(m *queue.Message) {
+// dests, if not nil, interns the destinations; without it each is
+// copied (a decoded record's strings share one allocation, which the
+// entry must not keep).
+func (e *entry) update(m *queue.Message, dests map[string]string) {
 	e.held = m.Held
 	e.pending = e.pending[:0]
+	enqueued := nanos(m.Enqueued)
 	for i := range m.Recipients {
 		rs := &m.Recipients[i]
-		if rs.State == queue.RecipientPending {
-			dest := queue.Destination(m.Envelope.Recipients[i].To)
-			e.pending = append(e.pending, pend{rcpt: i, dest: dest, next: rs.NextAttempt})
+		if rs.State != queue.RecipientPending {
+			continue
 		}
+		dest := queue.Destination(m.Envelope.Recipients[i].To)
+		if d, ok := dests[dest]; ok {
+			dest = d
+		} else {
+			dest = strings.Clone(dest)
+			if dests != nil {
+				dests[dest] = dest
+			}
+		}
+		e.pending = append(e.pending, pend{next: max(nanos(rs.NextAttempt), enqueued), rcpt: int32(i), dest: dest})
 	}
 }
 
 // dueKey returns when the message is next due, ignoring back-off: the
-// earliest NextAttempt of its pending recipients, never before it was
-// enqueued.
-func (e *entry) dueKey() time.Time {
-	key := e.enqueued
-	for i, p := range e.pending {
-		if i == 0 || p.next.Before(key) {
-			key = p.next
-		}
-	}
-	if key.Before(e.enqueued) {
-		return e.enqueued
+// earliest next attempt of its pending recipients.
+func (e *entry) dueKey() int64 {
+	key := int64(math.MaxInt64)
+	for _, p := range e.pending {
+		key = min(key, p.next)
 	}
 	return key
 }
@@ -94,8 +115,8 @@ type dueHeap []*entry
 func (h dueHeap) Len() int { return len(h) }
 
 func (h dueHeap) Less(i, j int) bool {
-	if c := h[i].key.Compare(h[j].key); c != 0 {
-		return c < 0
+	if h[i].key != h[j].key {
+		return h[i].key < h[j].key
 	}
 	return h[i].seq < h[j].seq
 }
@@ -165,7 +186,7 @@ func (x *index) place(e *entry) {
 		}
 		return
 	case e.lease != nil:
-		e.key = e.lease.expires
+		e.key = nanos(e.lease.expires)
 	default:
 		e.key = e.dueKey()
 	}
@@ -239,12 +260,13 @@ func (x *index) unparkDest(dest string) {
 // again only after it changes or a lease or back-off ends.
 func (x *index) next(now time.Time, d time.Duration) (*entry, []queue.Event, time.Time) {
 	var events []queue.Event
+	tnow := nanos(now)
 	for x.wake.Len() > 0 && !x.wake[0].at.After(now) {
 		x.unparkDest(heap.Pop(&x.wake).(wakeup).dest)
 	}
 	for x.due.Len() > 0 {
 		e := x.due[0]
-		if e.key.After(now) {
+		if e.key > tnow {
 			break
 		}
 		if e.lease != nil {
@@ -255,7 +277,7 @@ func (x *index) next(now time.Time, d time.Duration) (*entry, []queue.Event, tim
 		var gated string
 		var gatedUntil time.Time
 		for _, p := range e.pending {
-			if p.next.After(now) {
+			if p.next > tnow {
 				continue
 			}
 			if !e.force {
@@ -280,7 +302,7 @@ func (x *index) next(now time.Time, d time.Duration) (*entry, []queue.Event, tim
 	}
 	var wake time.Time
 	if x.due.Len() > 0 {
-		wake = x.due[0].key
+		wake = time.Unix(0, x.due[0].key)
 	}
 	if x.wake.Len() > 0 && (wake.IsZero() || x.wake[0].at.Before(wake)) {
 		wake = x.wake[0].at
@@ -293,7 +315,7 @@ func (x *index) grant(e *entry, leased []pend, expires time.Time) {
 	x.token++
 	l := &leaseState{token: x.token, rcpts: make([]int, len(leased)), expires: expires, probes: make(map[string]bool)}
 	for i, p := range leased {
-		l.rcpts[i] = p.rcpt
+		l.rcpts[i] = int(p.rcpt)
 		if _, seen := l.probes[p.dest]; !seen {
 			l.probes[p.dest] = x.backoff.Begin(p.dest)
 		}

@@ -227,7 +227,7 @@ func parseHeader(b []byte) (*header, error) {
 		return nil, corrupt("content size %d", size)
 	}
 	h := &header{size: int64(size), crc: binary.LittleEndian.Uint32(b[offCRC:])}
-	d := &decoder{b: b[prefixLen:]}
+	d := newDecoder(b[prefixLen:])
 	h.id = queue.ID(d.str())
 	h.enqueued = d.time()
 	env := &h.env
@@ -329,7 +329,7 @@ func parseState(b []byte) (*state, error) {
 	if b[4] != version {
 		return nil, corrupt("state record version %d", b[4])
 	}
-	d := &decoder{b: b[5:]}
+	d := newDecoder(b[5:])
 	st := &state{id: queue.ID(d.str())}
 	held := d.byte()
 	st.held = held == 1
@@ -373,57 +373,68 @@ func parseState(b []byte) (*state, error) {
 }
 
 // decoder reads the primitive types from b; the first error sticks and
-// makes every later read return a zero value.
+// makes every later read return a zero value. The strings it returns
+// share one copy of b, one allocation per record.
 type decoder struct {
 	b   []byte
+	s   string // b as a string
+	pos int
 	err error
 }
+
+func newDecoder(b []byte) *decoder { return &decoder{b: b, s: string(b)} }
 
 func (d *decoder) fail(what string) {
 	if d.err == nil {
 		d.err = corrupt("truncated or malformed %s", what)
 	}
-	d.b = nil
+	d.pos = len(d.b)
+}
+
+// took consumes the n octets of a varint that binary.(U)varint read,
+// n <= 0 meaning a malformed one.
+func (d *decoder) took(n int) bool {
+	if n <= 0 {
+		d.fail("varint")
+		return false
+	}
+	d.pos += n
+	return true
 }
 
 func (d *decoder) uvarint() uint64 {
-	v, n := binary.Uvarint(d.b)
-	if n <= 0 {
-		d.fail("varint")
+	v, n := binary.Uvarint(d.b[d.pos:])
+	if !d.took(n) {
 		return 0
 	}
-	d.b = d.b[n:]
 	return v
 }
 
 func (d *decoder) varint() int64 {
-	v, n := binary.Varint(d.b)
-	if n <= 0 {
-		d.fail("varint")
+	v, n := binary.Varint(d.b[d.pos:])
+	if !d.took(n) {
 		return 0
 	}
-	d.b = d.b[n:]
 	return v
 }
 
 func (d *decoder) byte() byte {
-	if len(d.b) == 0 {
+	if d.pos == len(d.b) {
 		d.fail("octet")
 		return 0
 	}
-	c := d.b[0]
-	d.b = d.b[1:]
-	return c
+	d.pos++
+	return d.b[d.pos-1]
 }
 
 func (d *decoder) str() string {
 	n := d.uvarint()
-	if n > uint64(len(d.b)) {
+	if n > uint64(len(d.b)-d.pos) {
 		d.fail("string")
 		return ""
 	}
-	s := string(d.b[:n])
-	d.b = d.b[n:]
+	s := d.s[d.pos : d.pos+int(n)]
+	d.pos += int(n)
 	return s
 }
 
@@ -432,7 +443,7 @@ func (d *decoder) str() string {
 // more than the record's size.
 func (d *decoder) count(min int) int {
 	n := d.uvarint()
-	if n > uint64(len(d.b)/min) {
+	if n > uint64((len(d.b)-d.pos)/min) {
 		d.fail("list length")
 		return 0
 	}
@@ -468,8 +479,8 @@ func (d *decoder) end(what string) error {
 	if d.err != nil {
 		return fmt.Errorf("%s: %w", what, d.err)
 	}
-	if len(d.b) != 0 {
-		return corrupt("%d octets after the %s", len(d.b), what)
+	if d.pos != len(d.b) {
+		return corrupt("%d octets after the %s", len(d.b)-d.pos, what)
 	}
 	return nil
 }

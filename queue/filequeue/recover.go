@@ -15,6 +15,15 @@ import (
 	"github.com/postyard/postyard/queue"
 )
 
+// found is a message file found by the recovery scan.
+type found struct {
+	id       queue.ID
+	hasState bool
+	e        *entry
+	enqueued time.Time
+	err      error
+}
+
 // recover loads the queue from its directory (see Open). It reads every
 // message file's header and every state file, in parallel, keeping only
 // the index entries in memory.
@@ -40,58 +49,51 @@ func (q *Queue) recover() error {
 	if err != nil {
 		return err
 	}
-	var msgs, bad []string
-	states := make(map[queue.ID]bool)
+	// Sorted, a message's state file comes after its message file with
+	// nothing between them but names that are not ours.
+	slices.Sort(names)
+	msgs := make([]found, 0, len(names)/2+1)
+	var bad, orphans []string
 	for _, name := range names {
 		if id, ok := strings.CutSuffix(name, stateSuffix); ok && queue.ID(id).Valid() {
-			states[queue.ID(id)] = true
+			if n := len(msgs); n > 0 && msgs[n-1].id == queue.ID(id) {
+				msgs[n-1].hasState = true
+			} else {
+				orphans = append(orphans, name) // a removal that did not finish
+			}
 		} else if queue.ID(name).Valid() {
-			msgs = append(msgs, name)
+			msgs = append(msgs, found{id: queue.ID(name)})
 		} else {
 			bad = append(bad, name) // not ours: keep it, out of the way
 		}
 	}
+	names = nil
 
-	type result struct {
-		e   *entry
-		err error
-	}
-	results := make([]result, len(msgs))
 	var wg sync.WaitGroup
-	workers := min(max(runtime.GOMAXPROCS(0), 1), 8)
+	// More workers than CPUs, so that reads that go to the disk overlap.
+	workers := min(max(runtime.GOMAXPROCS(0), 4), 16)
 	for w := range workers {
-		wg.Go(func() {
-			for i := w; i < len(msgs); i += workers {
-				id := queue.ID(msgs[i])
-				m, err := q.load(id, states[id])
-				if err == nil {
-					results[i].e = newEntry(m)
-				}
-				results[i].err = err
-			}
-		})
+		wg.Go(func() { q.loadEntries(msgs, w, workers) })
 	}
 	wg.Wait()
 
-	var entries []*entry
 	var finished []queue.ID
-	for i, r := range results {
-		id := queue.ID(msgs[i])
+	live := msgs[:0]
+	for _, f := range msgs {
 		switch {
-		case errors.Is(r.err, ErrCorrupt):
-			q.opts.Logger.Error("filequeue: corrupt message", "queue_id", id, "err", r.err)
-			bad = append(bad, string(id))
-			if states[id] {
-				bad = append(bad, string(id)+stateSuffix)
+		case errors.Is(f.err, ErrCorrupt):
+			q.opts.Logger.Error("filequeue: corrupt message", "queue_id", f.id, "err", f.err)
+			bad = append(bad, string(f.id))
+			if f.hasState {
+				bad = append(bad, string(f.id)+stateSuffix)
 			}
-		case r.err != nil:
-			return fmt.Errorf("filequeue: recovering %s: %w", id, r.err)
-		case len(r.e.pending) == 0:
-			finished = append(finished, id) // a removal that did not finish
+		case f.err != nil:
+			return fmt.Errorf("filequeue: recovering %s: %w", f.id, f.err)
+		case len(f.e.pending) == 0:
+			finished = append(finished, f.id) // a removal that did not finish
 		default:
-			entries = append(entries, r.e)
+			live = append(live, f)
 		}
-		delete(states, id)
 	}
 	if len(bad) > 0 {
 		if err := q.quarantine(bad...); err != nil {
@@ -103,47 +105,57 @@ func (q *Queue) recover() error {
 			return err
 		}
 	}
-	for id := range states { // state files whose message was removed
-		if err := os.Remove(q.statePath(id)); err != nil {
+	for _, name := range orphans {
+		if err := os.Remove(filepath.Join(q.dir, msgDir, name)); err != nil {
 			return err
 		}
 	}
 
-	slices.SortFunc(entries, func(a, b *entry) int {
+	slices.SortFunc(live, func(a, b found) int {
 		if c := a.enqueued.Compare(b.enqueued); c != 0 {
 			return c
 		}
 		return cmp.Compare(a.id, b.id)
 	})
-	for _, e := range entries {
-		q.x.add(e)
+	for _, f := range live {
+		q.x.add(f.e)
 	}
 	lvl := q.opts.Logger.Debug
-	if len(bad)+len(finished)+len(states)+len(tmps) > 0 {
+	if len(bad)+len(finished)+len(orphans)+len(tmps) > 0 {
 		lvl = q.opts.Logger.Info
 	}
-	lvl("filequeue: recovered", "dir", q.dir, "messages", len(entries), "quarantined", len(bad),
-		"finished_removals", len(finished)+len(states), "unfinished_writes", len(tmps), "took", time.Since(start))
+	lvl("filequeue: recovered", "dir", q.dir, "messages", len(live), "quarantined", len(bad),
+		"finished_removals", len(finished)+len(orphans), "unfinished_writes", len(tmps), "took", time.Since(start))
 	return nil
 }
 
-// load reads the record of id; hasState false skips looking for its
-// state file (recovery knows which exist).
-func (q *Queue) load(id queue.ID, hasState bool) (*queue.Message, error) {
-	f, err := os.Open(q.msgPath(id))
-	if err != nil {
-		return nil, err
-	}
-	h, err := readHeader(f)
-	f.Close()
-	if err != nil {
-		return nil, err
-	}
-	var st *state
-	if hasState {
-		if st, err = q.readState(id); err != nil {
-			return nil, err
+// loadEntries loads msgs[w], msgs[w+step], ... and makes their entries.
+// The entries' pending recipients are allocated together, and their
+// destinations interned, to keep the index small.
+func (q *Queue) loadEntries(msgs []found, w, step int) {
+	buf := make([]byte, readBufSize)
+	dests := make(map[string]string)
+	var slab []pend
+	for i := w; i < len(msgs); i += step {
+		f := &msgs[i]
+		h, st, err := q.loadParts(f.id, f.hasState, buf)
+		if err != nil {
+			f.err = err
+			continue
 		}
+		m := record(h, st)
+		k := 0
+		for _, rs := range m.Recipients {
+			if rs.State == queue.RecipientPending {
+				k++
+			}
+		}
+		if cap(slab)-len(slab) < k {
+			slab = make([]pend, 0, max(1024, k))
+		}
+		f.e = &entry{id: f.id, index: -1, pending: slab[len(slab) : len(slab) : len(slab)+k]}
+		slab = slab[:len(slab)+k]
+		f.e.update(&m, dests)
+		f.enqueued = h.enqueued
 	}
-	return record(id, h, st)
 }

@@ -47,13 +47,12 @@ func (q *Queue) commit() error {
 	return q.com.sync()
 }
 
-// writeMessage stores a new message file: the header of h and the
-// content read from body go to a temporary file, which is fsynced,
-// renamed into the msg directory and committed. On success h.size and
-// h.crc describe the content. The content is streamed, never held whole.
-func (q *Queue) writeMessage(ctx context.Context, h *header, body io.Reader) (err error) {
-	tmp := filepath.Join(q.dir, tmpDir, string(h.id))
-	f, err := os.OpenFile(tmp, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
+// writeFile durably creates or replaces msg/name: fill writes the file
+// in tmp/, which is fsynced, renamed into msg/ and committed. If the
+// commit fails, whether the rename reached the disk is unknown.
+func (q *Queue) writeFile(name string, fill func(f *os.File) error) (err error) {
+	tmp := filepath.Join(q.dir, tmpDir, name)
+	f, err := os.OpenFile(tmp, os.O_WRONLY|os.O_CREATE|os.O_TRUNC, 0o600)
 	if err != nil {
 		return err
 	}
@@ -63,7 +62,7 @@ func (q *Queue) writeMessage(ctx context.Context, h *header, body io.Reader) (er
 			os.Remove(tmp)
 		}
 	}()
-	if err := q.writeContent(ctx, f, h, body); err != nil {
+	if err := fill(f); err != nil {
 		return err
 	}
 	if err := f.Sync(); err != nil {
@@ -72,17 +71,23 @@ func (q *Queue) writeMessage(ctx context.Context, h *header, body io.Reader) (er
 	if err := f.Close(); err != nil {
 		return err
 	}
-	final := q.msgPath(h.id)
-	if err := os.Rename(tmp, final); err != nil {
+	if err := os.Rename(tmp, filepath.Join(q.dir, msgDir, name)); err != nil {
 		return err
 	}
-	if err := q.commit(); err != nil {
-		// Whether the entry reached the disk is unknown: take it back, so
-		// that the caller's retry does not make a duplicate.
-		os.Remove(final)
-		return err
+	return q.commit()
+}
+
+// writeMessage stores a new message file: the header of h and the
+// content read from body, streamed, never held whole. On success h.size
+// and h.crc describe the content.
+func (q *Queue) writeMessage(ctx context.Context, h *header, body io.Reader) error {
+	err := q.writeFile(string(h.id), func(f *os.File) error { return q.writeContent(ctx, f, h, body) })
+	if err != nil {
+		// If the commit failed, take the file back, so that the caller's
+		// retry does not make a duplicate.
+		os.Remove(q.msgPath(h.id))
 	}
-	return nil
+	return err
 }
 
 // writeContent writes the header and the content to f. The header goes
@@ -145,34 +150,12 @@ func (q *Queue) writeContent(ctx context.Context, f *os.File, h *header, body io
 	return err
 }
 
-// writeState replaces the state file of m durably: temporary file,
-// fsync, rename over the old one, commit.
-func (q *Queue) writeState(m *queue.Message) (err error) {
-	name := string(m.ID) + stateSuffix
-	tmp := filepath.Join(q.dir, tmpDir, name)
-	f, err := os.OpenFile(tmp, os.O_WRONLY|os.O_CREATE|os.O_TRUNC, 0o600)
-	if err != nil {
+// writeState replaces the state file of m durably.
+func (q *Queue) writeState(m *queue.Message) error {
+	return q.writeFile(string(m.ID)+stateSuffix, func(f *os.File) error {
+		_, err := f.Write(encodeState(m))
 		return err
-	}
-	defer func() {
-		if err != nil {
-			f.Close()
-			os.Remove(tmp)
-		}
-	}()
-	if _, err := f.Write(encodeState(m)); err != nil {
-		return err
-	}
-	if err := f.Sync(); err != nil {
-		return err
-	}
-	if err := f.Close(); err != nil {
-		return err
-	}
-	if err := os.Rename(tmp, q.statePath(m.ID)); err != nil {
-		return err
-	}
-	return q.commit()
+	})
 }
 
 // removeFiles removes a message durably: its message file goes first
@@ -191,77 +174,28 @@ func (q *Queue) removeFiles(id queue.ID) error {
 	return nil
 }
 
-// readHeader reads and checks the header of the message file f: its
-// checksum, and that the file holds exactly the content it announces.
-func readHeader(f *os.File) (*header, error) {
-	fi, err := f.Stat()
-	if err != nil {
-		return nil, err
-	}
-	buf := make([]byte, 1024)
-	n, err := f.ReadAt(buf, 0)
-	if err != nil && err != io.EOF {
-		return nil, err
-	}
-	hl, err := headerLen(buf[:n])
-	if err != nil {
-		return nil, err
-	}
-	if hl > n {
-		buf = append(buf[:n], make([]byte, hl-n)...)
-		if _, err := f.ReadAt(buf[n:], int64(n)); err != nil {
-			if err == io.EOF {
-				return nil, corrupt("message file shorter than its header")
-			}
-			return nil, err
-		}
-	}
-	h, err := decodeHeader(buf[:hl])
-	if err != nil {
-		return nil, err
-	}
-	if want := int64(hl) + h.size; fi.Size() != want {
-		return nil, corrupt("message file of %d octets, header says %d", fi.Size(), want)
-	}
-	return h, nil
-}
-
-// readState reads the state file of id; nil without error if there is
-// none.
-func (q *Queue) readState(id queue.ID) (*state, error) {
-	b, err := os.ReadFile(q.statePath(id))
-	if errors.Is(err, fs.ErrNotExist) {
-		return nil, nil
-	}
-	if err != nil {
-		return nil, err
-	}
-	return decodeState(b)
-}
-
-// readRecord reads the record of a message from its files. An error
-// that wraps fs.ErrNotExist means the message file is gone; one that
-// wraps ErrCorrupt, that a file fails its checks.
-func (q *Queue) readRecord(id queue.ID) (*queue.Message, error) {
-	return q.load(id, true)
-}
-
-// record builds a message record from its two parts, checking that they
-// belong together.
-func record(id queue.ID, h *header, st *state) (*queue.Message, error) {
+// belong checks that a message file and a state file (nil if none) are
+// those of id.
+func belong(id queue.ID, h *header, st *state) error {
 	if h.id != id {
-		return nil, corrupt("message file %s holds message %s", id, h.id)
+		return corrupt("message file %s holds message %s", id, h.id)
 	}
-	m := &queue.Message{ID: id, Envelope: h.env, Size: h.size, Enqueued: h.enqueued}
+	if st != nil && (st.id != id || len(st.rcpts) != len(h.env.Recipients)) {
+		return corrupt("state file of %s does not match its message (%s, %d recipients)", id, st.id, len(st.rcpts))
+	}
+	return nil
+}
+
+// record builds a message's record from its two parts (st nil: as
+// enqueued).
+func record(h *header, st *state) queue.Message {
+	m := queue.Message{ID: h.id, Envelope: h.env, Size: h.size, Enqueued: h.enqueued}
 	if st == nil {
 		m.Recipients = make([]queue.RecipientStatus, len(h.env.Recipients))
-		return m, nil
+	} else {
+		m.Recipients, m.Held = st.rcpts, st.held
 	}
-	if st.id != id || len(st.rcpts) != len(h.env.Recipients) {
-		return nil, corrupt("state file of %s does not match its message (%s, %d recipients)", id, st.id, len(st.rcpts))
-	}
-	m.Recipients, m.Held = st.rcpts, st.held
-	return m, nil
+	return m
 }
 
 // quarantine moves files of the msg directory (by name) to the
@@ -343,10 +277,21 @@ func openContent(name string) (io.ReadCloser, error) {
 	if err != nil {
 		return nil, err
 	}
-	h, err := readHeader(f)
+	h, err := readHeader(func(buf []byte) (int, int64, error) { return readFileAt0(f, buf) }, nil)
 	if err != nil {
 		f.Close()
 		return nil, fmt.Errorf("filequeue: %s: %w", name, err)
 	}
 	return &contentReader{f: f, r: io.NewSectionReader(f, int64(h.length), h.size), size: h.size, want: h.crc}, nil
+}
+
+// readFileAt0 reads the start of f into buf and returns how much it read
+// and the size of f.
+func readFileAt0(f *os.File, buf []byte) (int, int64, error) {
+	fi, err := f.Stat()
+	if err != nil {
+		return 0, 0, err
+	}
+	n, err := f.ReadAt(buf[:min(int64(len(buf)), fi.Size())], 0)
+	return n, fi.Size(), err
 }

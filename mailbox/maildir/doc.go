@@ -1,0 +1,91 @@
+// Package maildir is a file-backed [mailbox.Store]: one Maildir++ tree
+// per user, readable by mutt, Dovecot and other Maildir programs, with a
+// crash-safe index per mailbox for what Maildir cannot hold (UIDs,
+// UIDVALIDITY, MODSEQs, keywords, cached metadata).
+//
+// # Layout
+//
+//	DIR/.tmp/                  spool: messages are written here first
+//	DIR/<user>/                the user's INBOX: a Maildir
+//	    cur/ new/ tmp/         Maildir (https://cr.yp.to/proto/maildir.html)
+//	    postyard-index         the index: an append-only log (see below)
+//	    postyard-meta          cached metadata blobs (a cache: rebuilt from
+//	                           the message file when damaged)
+//	    postyard-folder        UIDVALIDITY and special use, written once
+//	    postyard-user          quota and the last UIDVALIDITY given out
+//	    postyard-lock          the maildrop lock (flock)
+//	    subscriptions          subscribed names, one a line (Maildir++)
+//	    .Work/ .Work.2024/     mailboxes "Work" and "Work/2024" (Maildir++:
+//	                           "/" becomes ".", and "." and "%" in names
+//	                           are written %2E and %25), each a Maildir
+//	                           with a maildirfolder marker and its own index
+//
+// User names are directory names with "%" and a leading "." escaped.
+// Message files are named "<time>.M<usec>P<pid>Q<n>.<host>,S=<size>,U=<uid>:2,<flags>":
+// the system flags are the standard info letters (D \Draft, F \Flagged,
+// R \Answered, S \Seen, T \Deleted), so mail readers see and change them;
+// keywords live in the index only. Every message of the store is in
+// cur/; new/ is where other programs deliver.
+//
+// # Durability
+//
+// A change is acknowledged (its method returns) only once it is on
+// stable storage. Append and Deliver stream the message into DIR/.tmp
+// (parsing it on the way; it is never held in memory), then, under the
+// mailbox's lock, rename it (link it, for all recipients of a delivery
+// but the last) into cur/ under its final name with its UID, and append
+// the index record. Then they wait for the group commit: one goroutine
+// makes everything asked for since its last round durable at once, so
+// that 16 sessions delivering together share fsyncs instead of queueing
+// for them. On Linux a round is one syncfs(2) of the store's file system
+// (message data, directory entries and index records in one journal
+// commit); elsewhere writers fsync their message files and a round
+// fsyncs the directories and index files involved. Flag changes rename
+// files and append a record; expunges unlink files and append a record;
+// both wait for the group commit too. Namespace changes (create, delete,
+// rename, subscriptions, quota) are made crash-safe on their own: files
+// are written to a temporary name, fsynced, renamed into place and the
+// directory fsynced; a new mailbox is built in tmp/ and renamed into the
+// tree whole; a deleted one is renamed out of it first.
+//
+// # The index and recovery
+//
+// The index is a log of records, each with its length and CRC-32C. It is
+// replayed when the mailbox is loaded (on the user's first use in the
+// Store) and compacted, crash-safely, when it has doubled since the last
+// compaction. A record cut short or failing its checksum ends the replay
+// (a torn write: never acknowledged) and the log is cut there. Then the
+// files are compared with the index: a message whose file is gone (or
+// shorter than recorded: a write a crash cut before it was synced) is
+// expunged; a file without a record (a change a crash interrupted, a mail
+// reader's copy, a delivery by another program) gets a UID, the one in
+// its name when that is free; flags changed by a mail reader are taken
+// over. A missing or unreadable index is rebuilt from the files, keeping
+// UIDVALIDITY (from postyard-folder) and the UIDs in the file names, with
+// MODSEQs from the clock so that they stay above those given out before;
+// if the UIDs cannot be kept (two files claim one), UIDVALIDITY changes.
+// While a mailbox is in use, new/ is read on Status and Messages, and
+// what other programs dropped there is picked up, with events.
+//
+// # Concurrency
+//
+// Each mailbox has a lock that orders its changes, its index records and
+// its events; Copy and Move take both mailboxes' locks. A change is
+// visible to other sessions when its record is written, a moment before
+// the group commit makes it durable. One Store (one process) may use a
+// directory at a time; the maildrop lock (OpenOptions.Exclusive) is a
+// flock, so it also keeps out a POP3 session of another process, and the
+// kernel releases it when its holder dies. The store keeps every mailbox
+// it has loaded in memory until Close (about 150 bytes a message plus
+// its file name; metadata stays on disk); an open file per mailbox index
+// and metadata cache.
+//
+// # Not implemented
+//
+// Other programs' keyword letters in file names (Dovecot's
+// dovecot-keywords) are dropped when a file is adopted; Dovecot reads the
+// tree as Maildir++ with mailbox names in UTF-8 (not its default modified
+// UTF-7) and builds its own index. The metadata cache is never compacted.
+// Loaded mailboxes are not evicted. The maildirsize quota file of
+// Maildir++ is not written.
+package maildir

@@ -1,0 +1,116 @@
+package filequeue
+
+import (
+	"errors"
+	"io/fs"
+	"sync"
+
+	"github.com/postyard/postyard/queue"
+)
+
+// Reading records: Lease, Complete, Inspect and List read a message's
+// record from its two files, and recovery reads all of them, so this
+// path is kept to four system calls a file (open, fstat, pread, close;
+// see readAt0) and reuses its buffers.
+
+// readBufSize holds the header of a message with dozens of recipients,
+// and its state record.
+const readBufSize = 4 << 10
+
+var readBufs = sync.Pool{New: func() any { b := make([]byte, readBufSize); return &b }}
+
+// readHeader reads the header of a message file with read, which reads
+// the start of the file into its argument and returns how much it read
+// and the file's size; buf (nil allowed) is a buffer to use. It checks
+// the header and that the file holds exactly the content the header
+// announces.
+func readHeader(read func([]byte) (int, int64, error), buf []byte) (*header, error) {
+	if len(buf) < prefixLen {
+		buf = make([]byte, readBufSize)
+	}
+	n, size, err := read(buf)
+	if err != nil {
+		return nil, err
+	}
+	hl, err := headerLen(buf[:n])
+	if err != nil {
+		return nil, err
+	}
+	if hl > n {
+		if int64(hl) > size {
+			return nil, corrupt("message file shorter than its header")
+		}
+		buf = make([]byte, hl)
+		if n, size, err = read(buf); err != nil {
+			return nil, err
+		}
+		if n < hl {
+			return nil, corrupt("message file shorter than its header")
+		}
+	}
+	h, err := decodeHeader(buf[:hl])
+	if err != nil {
+		return nil, err
+	}
+	if want := int64(hl) + h.size; size != want {
+		return nil, corrupt("message file of %d octets, header says %d", size, want)
+	}
+	return h, nil
+}
+
+// readStateFile reads and decodes the state file name, using buf;
+// nil without error if there is none.
+func readStateFile(name string, buf []byte) (*state, error) {
+	n, size, err := readAt0(name, buf)
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, err
+	}
+	if size > int64(n) {
+		if size > maxState {
+			return nil, corrupt("state record of %d octets", size)
+		}
+		buf = make([]byte, size)
+		if n, size, err = readAt0(name, buf); err != nil {
+			return nil, err
+		}
+	}
+	if size != int64(n) {
+		return nil, corrupt("state file changed while read")
+	}
+	return decodeState(buf[:n])
+}
+
+// loadParts reads the two files of id, using buf; hasState false skips
+// looking for its state file (recovery knows which exist). An error that
+// wraps fs.ErrNotExist means the message file is gone; one that wraps
+// ErrCorrupt, that a file fails its checks.
+func (q *Queue) loadParts(id queue.ID, hasState bool, buf []byte) (*header, *state, error) {
+	name := q.msgPath(id)
+	h, err := readHeader(func(b []byte) (int, int64, error) { return readAt0(name, b) }, buf)
+	if err != nil {
+		return nil, nil, err
+	}
+	var st *state
+	if hasState {
+		if st, err = readStateFile(q.statePath(id), buf); err != nil {
+			return nil, nil, err
+		}
+	}
+	return h, st, belong(id, h, st)
+}
+
+// readRecord reads the record of id from its files, for the queue's
+// methods; errors as loadParts.
+func (q *Queue) readRecord(id queue.ID) (*queue.Message, error) {
+	bp := readBufs.Get().(*[]byte)
+	defer readBufs.Put(bp)
+	h, st, err := q.loadParts(id, true, *bp)
+	if err != nil {
+		return nil, err
+	}
+	m := record(h, st)
+	return &m, nil
+}
