@@ -235,15 +235,15 @@ func (c *conn) replyErr(e *Error) { c.reply(false, e.Code, e.Message) }
 // writeText writes s with control characters replaced by spaces, so that a
 // response can never be split or forged.
 func writeText(w *bufio.Writer, s string) {
+	start := 0
 	for i := 0; i < len(s); i++ {
 		if b := s[i]; b < ' ' || b == 0x7f {
-			w.WriteString(s[:i])
+			w.WriteString(s[start:i])
 			w.WriteByte(' ')
-			writeText(w, s[i+1:])
-			return
+			start = i + 1
 		}
 	}
-	w.WriteString(s)
+	w.WriteString(s[start:])
 }
 
 // endMulti ends a multi-line response (RFC 1939 §3).

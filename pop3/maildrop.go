@@ -17,6 +17,7 @@ type maildrop struct {
 	mb   mailbox.Mailbox
 	msgs []message
 	br   *bufio.Reader // for TOP, made on first use
+	buf  []byte        // for RETR, made on first use
 	num  []byte        // scratch for formatting numbers
 }
 
@@ -49,6 +50,9 @@ func (d *maildrop) open(ctx context.Context, s mailbox.Store, user string) error
 		return err
 	}
 	var msgs []message
+	if st, err := mb.Status(ctx); err == nil {
+		msgs = make([]message, 0, st.Messages)
+	}
 	for m, err := range mb.Messages(ctx, mailbox.AllUIDs(), nil) {
 		if err != nil {
 			mb.Close()
@@ -225,7 +229,7 @@ func (c *conn) send(ctx context.Context, arg string, lines int) error {
 	defer r.Close()
 	if lines < 0 {
 		c.ok(strconv.FormatInt(m.size, 10) + " octets")
-		_, err = io.Copy(chunkWriter{c}, r)
+		err = c.copyAll(r)
 	} else {
 		c.ok("")
 		err = c.copyTop(r, lines)
@@ -242,6 +246,30 @@ func (c *conn) send(ctx context.Context, arg string, lines int) error {
 		m.retrieved = true
 	}
 	return nil
+}
+
+// copyAll copies r to the dot-stuffing encoder through a buffer the
+// session keeps (io.Copy would allocate one per message).
+func (c *conn) copyAll(r io.Reader) error {
+	d := &c.drop
+	if d.buf == nil {
+		d.buf = make([]byte, 32<<10)
+	}
+	w := chunkWriter{c}
+	for {
+		n, err := r.Read(d.buf)
+		if n > 0 {
+			if _, werr := w.Write(d.buf[:n]); werr != nil {
+				return werr
+			}
+		}
+		if err == io.EOF {
+			return nil
+		}
+		if err != nil {
+			return err
+		}
+	}
 }
 
 // copyTop copies the header of r, the blank line after it and the first
@@ -280,8 +308,8 @@ func (c *conn) copyTop(r io.Reader, lines int) error {
 }
 
 // chunkWriter sends content through the dot-stuffing encoder, extending
-// the connection's deadline for every 64 KiB, so that a slow but steady
-// client can download a large message.
+// the connection's deadline for every 64 KiB (or each Write, if smaller),
+// so that a slow but steady client can download a large message.
 type chunkWriter struct{ c *conn }
 
 func (w chunkWriter) Write(p []byte) (int, error) {

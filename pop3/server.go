@@ -311,7 +311,8 @@ func (s *Server) getBufs(c net.Conn) *connBufs {
 		b.w.Reset(c)
 		return b
 	}
-	w := bufio.NewWriterSize(c, 4096)
+	// 16 KiB: most messages go out in one write, after their +OK line.
+	w := bufio.NewWriterSize(c, 16<<10)
 	return &connBufs{r: wire.NewReader(c), w: w, dw: wire.NewDataWriter(w, true)}
 }
 

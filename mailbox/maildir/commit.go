@@ -14,18 +14,16 @@ import (
 // committing at once share each directory and index fsync instead of
 // queueing one behind another.
 //
-// Where syncfs(2) is available (Linux), a round is one syncfs of the
-// store's file system: it writes back the message files of the batch
-// (which their writers did not fsync), the directory entries and the
-// index records, with one journal commit and one cache flush for the
-// whole batch. Elsewhere each writer fsyncs its message file and a round
-// fsyncs the directories and index files named.
+// A round fsyncs the index files and directories named. Message files
+// are written back by their writers before they are renamed into place
+// (see writeBack), so the round's first fsync, a journal commit, makes
+// them durable with their names and records: one commit and one cache
+// flush for the whole batch on ext4 and XFS.
 //
 // In per-message mode (group false, used by the benchmarks as the
 // baseline) every request does its own fsyncs.
 type committer struct {
 	group bool
-	fs    *os.File // the store's directory, for syncfs; nil if unavailable
 
 	mu      sync.Mutex
 	pending *batch // collecting; nil if empty
@@ -68,28 +66,15 @@ func (r *syncReq) file(f *os.File) {
 
 func (r *syncReq) empty() bool { return len(r.dirs) == 0 && len(r.files) == 0 }
 
-// newCommitter returns a committer for the store in dir; its goroutine
-// runs until close.
-func newCommitter(dir string, group bool) *committer {
+func newCommitter(group bool) *committer {
 	c := &committer{group: group, kick: make(chan struct{}, 1), done: make(chan struct{})}
 	if group {
-		if d, err := os.Open(dir); err == nil {
-			if syncFS(d) == nil {
-				c.fs = d
-			} else {
-				d.Close()
-			}
-		}
 		go c.run()
 	} else {
 		close(c.done)
 	}
 	return c
 }
-
-// syncsFiles reports whether a round makes message files durable too,
-// so that their writers need not fsync them.
-func (c *committer) syncsFiles() bool { return c.fs != nil }
 
 // sync makes what r names durable, and returns once it is.
 func (c *committer) sync(r *syncReq) error {
@@ -141,11 +126,7 @@ func (c *committer) run() {
 			for f := range b.files {
 				files = append(files, f)
 			}
-			if c.fs != nil {
-				b.err = syncFS(c.fs)
-			} else {
-				b.err = syncAll(dirs, files)
-			}
+			b.err = syncAll(dirs, files)
 			close(b.ready)
 		}
 		if closed {
@@ -168,9 +149,6 @@ func (c *committer) close() {
 		c.kick <- struct{}{}
 	}
 	<-c.done
-	if c.fs != nil {
-		c.fs.Close()
-	}
 }
 
 // syncAll fsyncs files, then directories. A file closed meanwhile (an

@@ -49,6 +49,15 @@ type Options struct {
 	Quota mailbox.Quota
 	// Parse bounds the metadata parser; nil means its defaults.
 	Parse *mailbox.ParseOptions
+	// FsyncFiles fsyncs every message file before it is renamed into
+	// place. By default (on Linux) a message file's data is only written
+	// back (sync_file_range) and becomes durable with the journal commit
+	// of the group commit's fsyncs, which ext4 and XFS order after the
+	// data; set FsyncFiles on file systems that do not (btrfs, network
+	// file systems). A crash can then never leave a message shorter than
+	// its acknowledged size; recovery drops files shorter than the size
+	// in their names either way.
+	FsyncFiles bool
 
 	// perMessageSync turns the group commit off: every change does its
 	// own fsyncs (the benchmarks' baseline).
@@ -112,7 +121,7 @@ func Open(dir string, opts *Options) (*Store, error) {
 	}
 	// Maildir: "/" and ":" in the host name are written as \057 and \072.
 	s.host = strings.NewReplacer("/", `\057`, ":", `\072`, ",", `\054`).Replace(host)
-	s.commit = newCommitter(dir, !o.perMessageSync)
+	s.commit = newCommitter(!o.perMessageSync)
 	return s, nil
 }
 
@@ -254,13 +263,8 @@ func (s *Store) spool(r io.Reader, date time.Time) (*spooled, error) {
 	if max > 0 && cw.n > max {
 		return fail(fmt.Errorf("maildir: %w", mailbox.ErrTooBig))
 	}
-	// With syncfs the group commit writes the file back with the rest
-	// of its batch; a crash before that leaves a file shorter than the
-	// size in its name, which recovery removes.
-	if !s.commit.syncsFiles() {
-		if err := fl.Sync(); err != nil {
-			return fail(err)
-		}
+	if err := s.syncFile(fl); err != nil {
+		return fail(err)
 	}
 	if err := fl.Close(); err != nil {
 		os.Remove(path)
@@ -270,6 +274,20 @@ func (s *Store) spool(r io.Reader, date time.Time) (*spooled, error) {
 		os.Chtimes(path, date, date)
 	}
 	return &spooled{path: path, size: cw.n, meta: meta}, nil
+}
+
+// syncFile makes a spooled file's data durable before it is renamed
+// into a Maildir, or, with the group commit, ready to be: its data is
+// written back (sync_file_range) and the group commit's journal commit
+// makes it durable together with the rename and the index record. Where
+// that is not available, and in per-message mode, it is fsynced.
+func (s *Store) syncFile(fl *os.File) error {
+	if s.commit.group && !s.opts.FsyncFiles {
+		if ok, err := writeBack(fl); ok {
+			return err
+		}
+	}
+	return fl.Sync()
 }
 
 type countWriter struct {

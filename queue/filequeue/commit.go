@@ -3,6 +3,7 @@ package filequeue
 import (
 	"os"
 	"sync"
+	"sync/atomic"
 )
 
 // committer makes directory entries durable for many writers with one
@@ -12,16 +13,18 @@ import (
 // then on stable storage. Writers that call sync while an fsync runs
 // wait for it and share the next one.
 type committer struct {
-	dir  *os.File
-	reqs chan chan error
-	stop chan struct{}
-	wg   sync.WaitGroup
+	dir     *os.File
+	reqs    chan chan error
+	stop    chan struct{}
+	wg      sync.WaitGroup
+	syncs   atomic.Uint64 // fsyncs made
+	writers atomic.Uint64 // sync calls they covered
 }
 
 // syncers is how many fsyncs of the directory may run at once: a batch
 // that forms while one runs need not wait for its end, yet the writers
 // still share fsyncs.
-var syncers = 2
+const syncers = 2
 
 func newCommitter(dir *os.File) *committer {
 	c := &committer{
@@ -55,6 +58,8 @@ func (c *committer) run() {
 			}
 		}
 		err := c.dir.Sync()
+		c.syncs.Add(1)
+		c.writers.Add(uint64(len(batch)))
 		for _, r := range batch {
 			r <- err
 		}

@@ -11,6 +11,8 @@ func SetSyncEach(q *Queue, on bool) { q.syncEach = on }
 // messages, made on first use and kept in the temp directory.
 func Fixture100k(b *testing.B) string { return fixture100k(b) }
 
-// SetSyncers sets how many directory fsyncs may run at once in queues
-// opened afterwards.
-func SetSyncers(n int) { syncers = n }
+// DirSyncs returns how many fsyncs of the msg directory the group
+// committer of q made, and how many waiting writers they covered.
+func DirSyncs(q *Queue) (syncs, writers uint64) {
+	return q.com.syncs.Load(), q.com.writers.Load()
+}

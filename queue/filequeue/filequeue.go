@@ -64,8 +64,15 @@ func Open(dir string, opts *queue.Options) (_ *Queue, err error) {
 	// Lease tokens must not repeat across restarts.
 	q.x.token = rand.Uint64() >> 1
 
+	_, err = os.Stat(dir)
+	created := errors.Is(err, fs.ErrNotExist)
 	for _, d := range []string{msgDir, tmpDir, quarantineDir} {
 		if err := os.MkdirAll(filepath.Join(dir, d), 0o700); err != nil {
+			return nil, err
+		}
+	}
+	if created { // make dir's own entry durable too
+		if err := syncDir(filepath.Dir(filepath.Clean(dir))); err != nil {
 			return nil, err
 		}
 	}
@@ -146,14 +153,20 @@ func (q *Queue) Enqueue(ctx context.Context, env *queue.Envelope, body io.Reader
 	if err := q.begin(ctx); err != nil {
 		return "", err
 	}
-	defer q.ops.Done()
-	return q.enqueue(ctx, env, body)
+	id, ev, err := q.enqueue(ctx, env, body)
+	q.ops.Done()
+	if err != nil {
+		return "", err
+	}
+	q.emit(ev)
+	return id, nil
 }
 
-// enqueue is Enqueue within an operation that has begun.
-func (q *Queue) enqueue(ctx context.Context, env *queue.Envelope, body io.Reader) (queue.ID, error) {
+// enqueue is Enqueue within an operation that has begun; the caller
+// emits the event.
+func (q *Queue) enqueue(ctx context.Context, env *queue.Envelope, body io.Reader) (queue.ID, queue.Event, error) {
 	if err := q.opts.CheckEnvelope(env); err != nil {
-		return "", err
+		return "", queue.Event{}, err
 	}
 	now := time.Now()
 	q.mu.Lock()
@@ -175,10 +188,9 @@ func (q *Queue) enqueue(ctx context.Context, env *queue.Envelope, body io.Reader
 	}
 	q.mu.Unlock()
 	if err != nil {
-		return "", err
+		return "", queue.Event{}, err
 	}
-	q.emit(event(queue.EventEnqueued, id, now))
-	return id, nil
+	return id, event(queue.EventEnqueued, id, now), nil
 }
 
 // Lease implements [queue.Queue.Lease]. Choosing the message costs
@@ -325,7 +337,6 @@ func (q *Queue) Renew(ctx context.Context, l *queue.Lease, d time.Duration) erro
 	if err := q.begin(ctx); err != nil {
 		return err
 	}
-	defer q.ops.Done()
 	q.mu.Lock()
 	now := time.Now()
 	e, events, err := q.leased(l, now)
@@ -335,6 +346,7 @@ func (q *Queue) Renew(ctx context.Context, l *queue.Lease, d time.Duration) erro
 		q.x.place(e)
 	}
 	q.mu.Unlock()
+	q.ops.Done()
 	q.emit(events...)
 	return err
 }
@@ -428,7 +440,8 @@ func (q *Queue) Complete(ctx context.Context, l *queue.Lease, outcomes []queue.O
 	open := func() (io.ReadCloser, error) { return openContent(q.msgPath(e.id)) }
 	// The outcomes are final once recorded: the reports must go out even
 	// if ctx ends.
-	reported, rerr := queue.SendReports(context.WithoutCancel(ctx), reporter{q}, m, st.Notices, open, &q.opts, now)
+	rep := &reporter{Queue: q}
+	reported, rerr := queue.SendReports(context.WithoutCancel(ctx), rep, m, st.Notices, open, &q.opts, now)
 	if rerr != nil {
 		q.opts.Logger.Error("queue: cannot enqueue report", "queue_id", e.id, "err", rerr)
 	}
@@ -450,7 +463,7 @@ func (q *Queue) Complete(ctx context.Context, l *queue.Lease, outcomes []queue.O
 			e.update(m, nil)
 		}
 	})
-	events = append(st.Events, reported...)
+	events = append(append(rep.events, st.Events...), reported...)
 	if done {
 		events = append(events, event(queue.EventRemoved, e.id, now))
 	}
@@ -460,11 +473,19 @@ func (q *Queue) Complete(ctx context.Context, l *queue.Lease, outcomes []queue.O
 
 // reporter is the queue as SendReports sees it: its Enqueue runs within
 // the Complete that sends the reports, so that Close, which waits for
-// that Complete, does not refuse them.
-type reporter struct{ *Queue }
+// that Complete, does not refuse them, and it keeps the events for
+// Complete to emit.
+type reporter struct {
+	*Queue
+	events []queue.Event
+}
 
-func (r reporter) Enqueue(ctx context.Context, env *queue.Envelope, body io.Reader) (queue.ID, error) {
-	return r.enqueue(ctx, env, body)
+func (r *reporter) Enqueue(ctx context.Context, env *queue.Envelope, body io.Reader) (queue.ID, error) {
+	id, ev, err := r.enqueue(ctx, env, body)
+	if err == nil {
+		r.events = append(r.events, ev)
+	}
+	return id, err
 }
 
 // modify applies f to the record of id, with the message's files locked,

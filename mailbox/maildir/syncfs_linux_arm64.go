@@ -1,3 +1,0 @@
-package maildir
-
-const sysSyncfs = 267

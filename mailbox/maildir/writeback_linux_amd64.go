@@ -1,0 +1,3 @@
+package maildir
+
+const sysSyncFileRange = 277
