@@ -16,6 +16,10 @@ import (
 type maildrop struct {
 	mb   mailbox.Mailbox
 	msgs []message
+	// live and size count the messages not marked as deleted, and their
+	// octets, so that STAT does not walk the listing.
+	live int
+	size int64
 	br   *bufio.Reader // for TOP, made on first use
 	buf  []byte        // for RETR, made on first use
 	num  []byte        // scratch for formatting numbers
@@ -61,20 +65,22 @@ func (d *maildrop) open(ctx context.Context, s mailbox.Store, user string) error
 		msgs = append(msgs, message{uid: m.UID, size: m.Size, flags: m.Flags})
 	}
 	d.mb, d.msgs = mb, msgs
+	d.reset()
 	return nil
+}
+
+// reset unmarks every message marked as deleted.
+func (d *maildrop) reset() {
+	d.live, d.size = len(d.msgs), 0
+	for i := range d.msgs {
+		d.msgs[i].deleted = false
+		d.size += d.msgs[i].size
+	}
 }
 
 // count returns the number and total size of the messages not marked as
 // deleted.
-func (d *maildrop) count() (n int, size int64) {
-	for i := range d.msgs {
-		if !d.msgs[i].deleted {
-			n++
-			size += d.msgs[i].size
-		}
-	}
-	return n, size
-}
+func (d *maildrop) count() (n int, size int64) { return d.live, d.size }
 
 // summary is "n messages (m octets)", as in the examples of RFC 1939.
 func (d *maildrop) summary() string {
@@ -337,6 +343,8 @@ func (c *conn) dele() {
 		return
 	}
 	m.deleted = true
+	c.drop.live--
+	c.drop.size -= m.size
 	c.ok("Message " + strconv.Itoa(n) + " deleted")
 }
 
@@ -345,9 +353,7 @@ func (c *conn) rset() {
 	if !c.noArgs() {
 		return
 	}
-	for i := range c.drop.msgs {
-		c.drop.msgs[i].deleted = false
-	}
+	c.drop.reset()
 	c.ok("Maildrop has " + c.drop.summary())
 }
 
