@@ -79,6 +79,9 @@ func (c *conn) selectCmd(ctx context.Context, cmd *command) error {
 		return fail(err)
 	}
 	sel.modseq = st.HighestModSeq
+	// Sized to the mailbox: growing by append would leave each idle
+	// session holding up to twice the UIDs' memory.
+	sel.uids = make([]mailbox.UID, 0, st.Messages)
 	var firstUnseen uint32
 	for m, err := range mbox.Messages(ctx, mailbox.AllUIDs(), nil) {
 		if err != nil {

@@ -31,22 +31,29 @@
 //
 // A change is acknowledged (its method returns) only once it is on
 // stable storage. Append and Deliver stream the message into DIR/.tmp
-// (parsing it on the way; it is never held in memory), then, under the
-// mailbox's lock, rename it (link it, for all recipients of a delivery
-// but the last) into cur/ under its final name with its UID, and append
-// the index record. Then they wait for the group commit: one goroutine
-// makes everything asked for since its last round durable at once, so
-// that 16 sessions delivering together share fsyncs instead of queueing
-// for them. On Linux a round is one syncfs(2) of the store's file system
-// (message data, directory entries and index records in one journal
-// commit); elsewhere writers fsync their message files and a round
-// fsyncs the directories and index files involved. Flag changes rename
-// files and append a record; expunges unlink files and append a record;
-// both wait for the group commit too. Namespace changes (create, delete,
-// rename, subscriptions, quota) are made crash-safe on their own: files
-// are written to a temporary name, fsynced, renamed into place and the
-// directory fsynced; a new mailbox is built in tmp/ and renamed into the
-// tree whole; a deleted one is renamed out of it first.
+// (parsing it on the way; it is never held in memory) and write its data
+// to the device; then, under the mailbox's lock, they rename it (link
+// it, for all recipients of a delivery but the last) into cur/ under its
+// final name with its UID, and append the index record; then they wait
+// for the group commit. One goroutine fsyncs, in one round, every index
+// file and directory asked for since its last round (index files first:
+// their journal commit carries the renames and the message files' block
+// allocations too), so that 16 sessions delivering together share a
+// round instead of queueing for 16. On Linux the message data is written
+// with sync_file_range(2) and made durable by the round's journal
+// commit, which ext4 and XFS order after the data
+// ([Options.FsyncFiles] fsyncs each file instead, for other file
+// systems); elsewhere each message file is fsynced before its rename.
+// Whatever the file system does, recovery drops a file shorter than the
+// size its name or record gives, so a crash never leaves a partial
+// message: each recipient of a delivery has it whole or not at all.
+// Flag changes rename files and append a record; expunges unlink files
+// and append a record; both wait for the group commit too. Namespace
+// changes (create, delete, rename, subscriptions, quota) are made
+// crash-safe on their own: files are written to a temporary name,
+// fsynced, renamed into place and the directory fsynced; a new mailbox
+// is built in tmp/ and renamed into the tree whole; a deleted one is
+// renamed out of it first.
 //
 // # The index and recovery
 //

@@ -8,6 +8,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"runtime"
 	"slices"
 	"strconv"
 	"strings"
@@ -543,16 +544,40 @@ func (f *folder) scanNew(full bool) *syncReq {
 	return r
 }
 
-// readMetas returns the cached metadata of ms (in order), reading the
-// blobs of neighbouring messages with one read.
+// maxMetaRun bounds the blobs read (and then held by one string, which
+// the decoded metadata share) in one go.
+const maxMetaRun = 64 << 10
+
+// readMetas returns the cached metadata of ms (in order). Decoding is
+// most of the cost of a listing, so a long list is split among up to
+// GOMAXPROCS goroutines (all joined before it returns).
 func (f *folder) readMetas(ms []msg) []*mailbox.Metadata {
 	out := make([]*mailbox.Metadata, len(ms))
+	parts := min(runtime.GOMAXPROCS(0), 4, len(ms)/64)
+	if parts <= 1 {
+		f.readMetasInto(ms, out)
+		return out
+	}
+	var wg sync.WaitGroup
+	per := (len(ms) + parts - 1) / parts
+	for lo := per; lo < len(ms); lo += per {
+		hi := min(lo+per, len(ms))
+		wg.Go(func() { f.readMetasInto(ms[lo:hi], out[lo:hi]) })
+	}
+	f.readMetasInto(ms[:per], out[:per])
+	wg.Wait()
+	return out
+}
+
+// readMetasInto sets out[i] to the metadata of ms[i], reading the blobs
+// of neighbouring messages with one read.
+func (f *folder) readMetasInto(ms []msg, out []*mailbox.Metadata) {
 	var buf []byte
 	for i := 0; i < len(ms); {
 		// A run of blobs that lie together in the file.
 		start, end := ms[i].metaOff, ms[i].metaOff+int64(ms[i].metaLen)
 		j := i + 1
-		for ; j < len(ms) && ms[j].metaLen > 0 && ms[j].metaOff >= end && ms[j].metaOff-end < 4096 && ms[j].metaOff+int64(ms[j].metaLen)-start <= 1<<20; j++ {
+		for ; j < len(ms) && ms[j].metaLen > 0 && ms[j].metaOff >= end && ms[j].metaOff-end < 4096 && ms[j].metaOff+int64(ms[j].metaLen)-start <= maxMetaRun; j++ {
 			end = ms[j].metaOff + int64(ms[j].metaLen)
 		}
 		if ms[i].metaLen > 0 {
@@ -563,10 +588,18 @@ func (f *folder) readMetas(ms []msg) []*mailbox.Metadata {
 			if n, err := f.meta.ReadAt(buf, start); err != nil && !(err == io.EOF && n == len(buf)) {
 				buf = buf[:0]
 			}
+			// One string for the run: decoded strings share it.
+			var run string
 			for k := i; k < j; k++ {
-				off := ms[k].metaOff - start
-				if off+int64(ms[k].metaLen) <= int64(len(buf)) {
-					out[k] = f.decodeMetaRecord(buf[off : off+int64(ms[k].metaLen)])
+				off, n := ms[k].metaOff-start, int64(ms[k].metaLen)
+				if off+n > int64(len(buf)) || !validMetaRecord(buf[off:off+n]) {
+					continue
+				}
+				if run == "" {
+					run = string(buf)
+				}
+				if md, err := decodeMetaString(run[off+8:off+n], &f.st.zones); err == nil {
+					out[k] = md
 				}
 			}
 		}
@@ -577,19 +610,12 @@ func (f *folder) readMetas(ms []msg) []*mailbox.Metadata {
 			out[k] = f.reparse(ms[k].uid)
 		}
 	}
-	return out
 }
 
-func (f *folder) decodeMetaRecord(rec []byte) *mailbox.Metadata {
-	if len(rec) < 8 || binary.LittleEndian.Uint32(rec) != uint32(len(rec)-8) ||
-		binary.LittleEndian.Uint32(rec[4:]) != crc32.Checksum(rec[8:], crcTable) {
-		return nil
-	}
-	md, err := decodeMetadata(rec[8:], &f.st.zones)
-	if err != nil {
-		return nil
-	}
-	return md
+// validMetaRecord checks a metadata record's length and checksum.
+func validMetaRecord(rec []byte) bool {
+	return len(rec) >= 8 && binary.LittleEndian.Uint32(rec) == uint32(len(rec)-8) &&
+		binary.LittleEndian.Uint32(rec[4:]) == crc32.Checksum(rec[8:], crcTable)
 }
 
 // reparse parses a message whose cached metadata is missing or damaged.

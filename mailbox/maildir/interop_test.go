@@ -113,12 +113,14 @@ func TestInteropMutt(t *testing.T) {
 
 	dir := t.TempDir()
 	cfg := filepath.Join(dir, "muttrc")
+	// Mutt lists a Maildir in directory order, which is no order: sort
+	// by subject so that <jump> finds the same message every time.
 	conf := `set mbox_type=Maildir
 set folder=` + inboxDir + `
 set spoolfile=` + inboxDir + `
 set record=""
 set postponed=""
-set sort=mailbox-order
+set sort=subject
 set pager=cat
 set wait_key=no
 set delete=yes

@@ -252,7 +252,13 @@ func (d *decoder) count(min int) int {
 // decodeMetadata decodes a blob made by encodeMetadata. zc caches time
 // zones; nil allocates one per date.
 func decodeMetadata(blob []byte, zc *zoneCache) (*mailbox.Metadata, error) {
-	d := decoder{s: string(blob)}
+	return decodeMetaString(string(blob), zc)
+}
+
+// decodeMetaString decodes a blob held in a string; the strings of the
+// result are substrings of it.
+func decodeMetaString(blob string, zc *zoneCache) (*mailbox.Metadata, error) {
+	d := decoder{s: blob}
 	if d.byte() != metaVersion {
 		return nil, errCorrupt
 	}

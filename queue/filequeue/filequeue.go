@@ -24,12 +24,13 @@ var ErrLocked = errors.New("filequeue: queue directory in use")
 // Queue is a durable queue.Queue in a directory. Create it with [Open];
 // it is safe for concurrent use.
 type Queue struct {
-	opts     queue.Options // resolved
-	dir      string
-	lock     *os.File // holds the flock
-	msgDir   *os.File // for fsync
-	com      *committer
-	syncEach bool // fsync the directory per change instead of group commit (benchmark baseline)
+	opts      queue.Options // resolved
+	dir       string
+	msgPrefix string   // dir/msg/
+	lock      *os.File // holds the flock
+	msgDir    *os.File // for fsync
+	com       *committer
+	syncEach  bool // fsync the directory per change instead of group commit (benchmark baseline)
 
 	mu       sync.Mutex
 	x        index
@@ -52,11 +53,12 @@ var _ queue.Queue = (*Queue)(nil)
 // owns its directory until Close.
 func Open(dir string, opts *queue.Options) (_ *Queue, err error) {
 	q := &Queue{
-		opts:     opts.Resolved(),
-		dir:      dir,
-		reserved: make(map[queue.ID]bool),
-		changed:  make(chan struct{}),
-		done:     make(chan struct{}),
+		opts:      opts.Resolved(),
+		dir:       dir,
+		msgPrefix: filepath.Join(dir, msgDir) + string(filepath.Separator),
+		reserved:  make(map[queue.ID]bool),
+		changed:   make(chan struct{}),
+		done:      make(chan struct{}),
 	}
 	q.x.msgs = make(map[queue.ID]*entry)
 	q.x.parked = make(map[string]map[*entry]struct{})
@@ -351,10 +353,9 @@ func (q *Queue) Renew(ctx context.Context, l *queue.Lease, d time.Duration) erro
 	return err
 }
 
-// acquire begins an operation on the message id: it locks the message's
-// files and takes it off the heap while they change. The caller ends
-// with release.
-func (q *Queue) acquire(ctx context.Context, id queue.ID) (*entry, error) {
+// lookup begins an operation (the caller ends it with q.ops.Done) and
+// returns the entry of id, or fails with ErrNotFound.
+func (q *Queue) lookup(ctx context.Context, id queue.ID) (*entry, error) {
 	if err := q.begin(ctx); err != nil {
 		return nil, err
 	}
@@ -364,6 +365,17 @@ func (q *Queue) acquire(ctx context.Context, id queue.ID) (*entry, error) {
 	if e == nil {
 		q.ops.Done()
 		return nil, queue.ErrNotFound
+	}
+	return e, nil
+}
+
+// acquire begins an operation on the message id: it locks the message's
+// files and takes it off the heap while they change. The caller ends
+// with release.
+func (q *Queue) acquire(ctx context.Context, id queue.ID) (*entry, error) {
+	e, err := q.lookup(ctx, id)
+	if err != nil {
+		return nil, err
 	}
 	e.wmu.Lock()
 	q.mu.Lock()
@@ -453,6 +465,7 @@ func (q *Queue) Complete(ctx context.Context, l *queue.Lease, outcomes []queue.O
 	}
 	if err != nil {
 		q.release(e, nil)
+		q.emit(append(rep.events, reported...)...) // the reports are queued
 		return err
 	}
 	q.release(e, func() {
@@ -574,16 +587,10 @@ func (q *Queue) Delete(ctx context.Context, id queue.ID) error {
 // error wrapping [ErrCorrupt] at the end of content that is not what was
 // enqueued.
 func (q *Queue) Open(ctx context.Context, id queue.ID) (io.ReadCloser, error) {
-	if err := q.begin(ctx); err != nil {
+	if _, err := q.lookup(ctx, id); err != nil {
 		return nil, err
 	}
 	defer q.ops.Done()
-	q.mu.Lock()
-	e := q.x.msgs[id]
-	q.mu.Unlock()
-	if e == nil {
-		return nil, queue.ErrNotFound
-	}
 	rc, err := openContent(q.msgPath(id))
 	return rc, notFound(err)
 }
@@ -591,16 +598,11 @@ func (q *Queue) Open(ctx context.Context, id queue.ID) (io.ReadCloser, error) {
 // Inspect implements [queue.Queue.Inspect]; the record is read from
 // disk.
 func (q *Queue) Inspect(ctx context.Context, id queue.ID) (*queue.Message, error) {
-	if err := q.begin(ctx); err != nil {
+	e, err := q.lookup(ctx, id)
+	if err != nil {
 		return nil, err
 	}
 	defer q.ops.Done()
-	q.mu.Lock()
-	e := q.x.msgs[id]
-	q.mu.Unlock()
-	if e == nil {
-		return nil, queue.ErrNotFound
-	}
 	m, err := q.readRecord(id)
 	if err != nil {
 		return nil, notFound(err)

@@ -13,9 +13,13 @@ import (
 // path is kept to four system calls a file (open, fstat, pread, close;
 // see readAt0) and reuses its buffers.
 
-// readBufSize holds the header of a message with dozens of recipients,
-// and its state record.
-const readBufSize = 4 << 10
+// readBufSize holds the state record of a message with dozens of
+// recipients; headerRead is what is read first of a message file, enough
+// for the header of a message with a few recipients.
+const (
+	readBufSize = 4 << 10
+	headerRead  = 512
+)
 
 var readBufs = sync.Pool{New: func() any { b := make([]byte, readBufSize); return &b }}
 
@@ -25,10 +29,10 @@ var readBufs = sync.Pool{New: func() any { b := make([]byte, readBufSize); retur
 // the header and that the file holds exactly the content the header
 // announces.
 func readHeader(read func([]byte) (int, int64, error), buf []byte) (*header, error) {
-	if len(buf) < prefixLen {
-		buf = make([]byte, readBufSize)
+	if len(buf) < headerRead {
+		buf = make([]byte, headerRead)
 	}
-	n, size, err := read(buf)
+	n, size, err := read(buf[:headerRead])
 	if err != nil {
 		return nil, err
 	}

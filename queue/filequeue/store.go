@@ -24,13 +24,11 @@ const (
 	stateSuffix   = ".state"
 )
 
-func (q *Queue) msgPath(id queue.ID) string {
-	return filepath.Join(q.dir, msgDir, string(id))
-}
+// msgPath and statePath are called per message at recovery: one
+// concatenation, not a filepath.Join.
+func (q *Queue) msgPath(id queue.ID) string { return q.msgPrefix + string(id) }
 
-func (q *Queue) statePath(id queue.ID) string {
-	return filepath.Join(q.dir, msgDir, string(id)+stateSuffix)
-}
+func (q *Queue) statePath(id queue.ID) string { return q.msgPrefix + string(id) + stateSuffix }
 
 // copyBufSize is the size of the buffer content is streamed through; a
 // message that fits is written with one write call, header included.
