@@ -2,6 +2,7 @@ package imap
 
 import (
 	"context"
+	"slices"
 	"strings"
 
 	"github.com/postyard/postyard/mailbox"
@@ -79,20 +80,22 @@ func (c *conn) selectCmd(ctx context.Context, cmd *command) error {
 		return fail(err)
 	}
 	sel.modseq = st.HighestModSeq
-	// Sized to the mailbox: growing by append would leave each idle
-	// session holding up to twice the UIDs' memory.
-	sel.uids = make([]mailbox.UID, 0, st.Messages)
 	var firstUnseen uint32
 	for m, err := range mbox.Messages(ctx, mailbox.AllUIDs(), nil) {
 		if err != nil {
 			return fail(err)
 		}
-		sel.uids = append(sel.uids, m.UID)
+		if m.UID <= sel.maxUID() {
+			continue // the store lists UIDs in ascending order
+		}
+		sel.uids.append(m.UID)
 		if firstUnseen == 0 && m.Flags&mailbox.FlagSeen == 0 {
-			firstUnseen = uint32(len(sel.uids))
+			firstUnseen = sel.uids.len()
 		}
 		sel.modseq = max(sel.modseq, m.ModSeq)
 	}
+	// An idle session should hold no spare capacity.
+	sel.uids.runs = slices.Clip(sel.uids.runs)
 	c.sel, c.state = sel, selectedState
 	uidNext := max(st.UIDNext, sel.maxUID()+1)
 
@@ -101,7 +104,7 @@ func (c *conn) selectCmd(ctx context.Context, cmd *command) error {
 	for _, kw := range st.Keywords {
 		flags.WriteString(" " + kw)
 	}
-	c.untaggedf("%d EXISTS", len(sel.uids))
+	c.untaggedf("%d EXISTS", sel.uids.len())
 	if !c.rev2 {
 		c.untagged("0 RECENT")
 	}

@@ -8,13 +8,13 @@ import (
 )
 
 // selection is the session's view of the selected mailbox: the sequence
-// number map (seq n is uids[n-1]) and what the client has been told. The
+// number map and what the client has been told. The
 // server keeps it in step with the store through the mailbox's events.
 type selection struct {
 	mbox     mailbox.Mailbox
 	sub      *mailbox.Subscription
 	readOnly bool
-	uids     []mailbox.UID
+	uids     seqMap
 	// expunged holds UIDs expunged in the store but still in uids, until
 	// EXPUNGE (or VANISHED) may be sent.
 	expunged map[mailbox.UID]bool
@@ -26,20 +26,9 @@ type selection struct {
 }
 
 // seq returns the sequence number of uid, or 0 if it is not in the view.
-func (s *selection) seq(uid mailbox.UID) uint32 {
-	i, ok := slices.BinarySearch(s.uids, uid)
-	if !ok {
-		return 0
-	}
-	return uint32(i + 1)
-}
+func (s *selection) seq(uid mailbox.UID) uint32 { return s.uids.seq(uid) }
 
-func (s *selection) maxUID() mailbox.UID {
-	if len(s.uids) == 0 {
-		return 0
-	}
-	return s.uids[len(s.uids)-1]
-}
+func (s *selection) maxUID() mailbox.UID { return s.uids.max() }
 
 // uidSet resolves a set of sequence numbers (or, with uid, UIDs) against
 // the view. Sequence numbers beyond the view are an error (RFC 9051 §9);
@@ -69,7 +58,7 @@ func (s *selection) uidSet(set seqSet, uid bool) (mailbox.UIDSet, error) {
 // unless lenient is set (SEARCH), when they match nothing.
 func (s *selection) seqUIDs(set seqSet, lenient bool) (mailbox.UIDSet, error) {
 	var out mailbox.UIDSet
-	n := uint32(len(s.uids))
+	n := s.uids.len()
 	for _, r := range set {
 		lo, hi := r.lo, r.hi
 		if lo == 0 {
@@ -88,7 +77,7 @@ func (s *selection) seqUIDs(set seqSet, lenient bool) (mailbox.UIDSet, error) {
 			return nil, bad("Invalid sequence number")
 		}
 		// The range covers the UIDs between its ends: all in the view.
-		out = append(out, mailbox.UIDRange{Start: s.uids[lo-1], Stop: s.uids[hi-1]})
+		out = append(out, mailbox.UIDRange{Start: s.uids.uid(lo), Stop: s.uids.uid(hi)})
 	}
 	return out.Normalize(), nil
 }
@@ -126,7 +115,7 @@ func (c *conn) sync(ctx context.Context, expunge bool) error {
 			switch ev.Kind {
 			case mailbox.EventNew:
 				if ev.UID > sel.maxUID() {
-					sel.uids = append(sel.uids, ev.UID)
+					sel.uids.append(ev.UID)
 					grew = true
 				}
 			case mailbox.EventExpunge:
@@ -144,7 +133,7 @@ func (c *conn) sync(ctx context.Context, expunge bool) error {
 			}
 		}
 		if grew {
-			c.untaggedf("%d EXISTS", len(sel.uids))
+			c.untaggedf("%d EXISTS", sel.uids.len())
 		}
 		for _, ev := range events {
 			if ev.Kind != mailbox.EventFlags {
@@ -172,21 +161,25 @@ func (c *conn) sync(ctx context.Context, expunge bool) error {
 // sendExpunges reports the pending expunges and removes them from the view.
 func (c *conn) sendExpunges() {
 	sel := c.sel
-	if c.qresync {
-		var gone mailbox.UIDSet
-		for _, u := range sel.uids {
-			if sel.expunged[u] {
-				gone.Add(u)
-			}
+	gone := make([]mailbox.UID, 0, len(sel.expunged))
+	for u := range sel.expunged {
+		if sel.seq(u) != 0 { // always so: they are added only from the view
+			gone = append(gone, u)
 		}
-		c.untagged("VANISHED " + gone.String())
-		sel.uids = slices.DeleteFunc(sel.uids, func(u mailbox.UID) bool { return sel.expunged[u] })
+	}
+	slices.Sort(gone)
+	seqs := sel.uids.removeUIDs(gone)
+	if c.qresync {
+		var set mailbox.UIDSet
+		for _, u := range gone {
+			set.Add(u)
+		}
+		c.untagged("VANISHED " + set.String())
 	} else {
-		for i := len(sel.uids) - 1; i >= 0; i-- {
-			if sel.expunged[sel.uids[i]] {
-				c.untaggedf("%d EXPUNGE", i+1)
-				sel.uids = slices.Delete(sel.uids, i, i+1)
-			}
+		// Highest first, so that each number is still valid when the
+		// client applies it (RFC 9051 §7.5.1).
+		for i := len(seqs) - 1; i >= 0; i-- {
+			c.untaggedf("%d EXPUNGE", seqs[i])
 		}
 	}
 	clear(sel.expunged)
@@ -234,7 +227,7 @@ func writeFlags(r *resp, f mailbox.Flags, kws []string) {
 func (c *conn) resync(ctx context.Context) error {
 	sel := c.sel
 	clear(sel.sent)
-	present := make(map[mailbox.UID]bool, len(sel.uids))
+	present := make(map[mailbox.UID]bool, sel.uids.len())
 	var changed []mailbox.Message
 	var newUIDs []mailbox.UID
 	last := sel.maxUID()
@@ -252,14 +245,16 @@ func (c *conn) resync(ctx context.Context) error {
 			changed = append(changed, *m)
 		}
 	}
-	for _, u := range sel.uids {
+	for _, u := range sel.uids.all() {
 		if !present[u] {
 			sel.expunged[u] = true
 		}
 	}
 	if len(newUIDs) > 0 {
-		sel.uids = append(sel.uids, newUIDs...)
-		c.untaggedf("%d EXISTS", len(sel.uids))
+		for _, u := range newUIDs {
+			sel.uids.append(u)
+		}
+		c.untaggedf("%d EXISTS", sel.uids.len())
 	}
 	for i := range changed {
 		if sel.inView(changed[i].UID) {

@@ -5,10 +5,12 @@ import (
 	"log/slog"
 	"os"
 	"os/exec"
+	"path/filepath"
 	"runtime"
 	"slices"
 	"strconv"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -50,6 +52,38 @@ func BenchmarkEnqueue(b *testing.B) {
 			}
 		})
 	}
+}
+
+// BenchmarkFileCeiling is not the queue: it creates, writes and renames
+// one 4 KiB file per message from 16 goroutines with no fsync at all,
+// the most that any one-file-per-message scheme gets from the disk.
+// Compare it with BenchmarkEnqueue in the same run.
+func BenchmarkFileCeiling(b *testing.B) {
+	dir := b.TempDir()
+	for _, d := range []string{"tmp", "new"} {
+		if err := os.Mkdir(filepath.Join(dir, d), 0o700); err != nil {
+			b.Fatal(err)
+		}
+	}
+	content := make([]byte, 4096)
+	var n atomic.Int64
+	b.SetBytes(int64(len(content)))
+	b.SetParallelism((16 + runtime.GOMAXPROCS(0) - 1) / runtime.GOMAXPROCS(0))
+	b.RunParallel(func(pb *testing.PB) {
+		for pb.Next() {
+			name := strconv.FormatInt(n.Add(1), 10)
+			tmp := filepath.Join(dir, "tmp", name)
+			if err := os.WriteFile(tmp, content, 0o600); err != nil {
+				b.Error(err)
+				return
+			}
+			if err := os.Rename(tmp, filepath.Join(dir, "new", name)); err != nil {
+				b.Error(err)
+				return
+			}
+		}
+	})
+	b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "msgs/s")
 }
 
 // recoverChildEnv, when set to a queue directory, makes the test binary
