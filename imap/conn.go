@@ -35,9 +35,10 @@ const (
 type conn struct {
 	s    *Server
 	c    *serve.Conn
-	r    *wire.Reader
+	r    *wire.Reader // c.rb.r
 	w    *bufio.Writer
-	sc   *wire.IMAPScanner
+	sc   *wire.IMAPScanner // c.rb.sc
+	rb   *readBuf
 	log  *slog.Logger
 	tls  *tls.ConnectionState
 	rout resp // reused response buffer
@@ -68,9 +69,32 @@ func (s *Server) handle(ctx context.Context, sc *serve.Conn) {
 			return
 		}
 	}
-	c.r, c.w = newBufs(sc)
-	c.sc = wire.NewIMAPScanner(c.r)
+	c.acquireBufs()
 	c.serve(ctx)
+	c.releaseBufs()
+}
+
+// acquireBufs gives the session its read and write buffers.
+func (c *conn) acquireBufs() {
+	if c.w != nil {
+		return
+	}
+	c.rb, c.w = c.s.newBufs(c.c)
+	c.r, c.sc = c.rb.r, c.rb.sc
+}
+
+// releaseBufs returns the session's buffers to the server's pools, so
+// that a session waiting in IDLE holds none (4 KiB each). Nothing may be
+// buffered: the write buffer is flushed and the read buffer empty.
+func (c *conn) releaseBufs() {
+	if c.w == nil {
+		return
+	}
+	c.w.Reset(nil)
+	c.r.Reset(nil)
+	c.s.writers.Put(c.w)
+	c.s.readers.Put(c.rb)
+	c.rb, c.r, c.w, c.sc = nil, nil, nil, nil
 }
 
 func (c *conn) logger() *slog.Logger {

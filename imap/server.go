@@ -109,6 +109,9 @@ type Server struct {
 	srv  serve.Server
 	sasl *auth.SASL
 	thr  *auth.Throttle
+	// Buffers that sessions in IDLE give back (see conn.releaseBufs):
+	// *bufio.Writer and *readBuf.
+	writers, readers sync.Pool
 }
 
 // ListenerOptions are the per-listener settings of ServeListener.
@@ -261,6 +264,31 @@ type optConn struct {
 	opts ListenerOptions
 }
 
-func newBufs(c net.Conn) (*wire.Reader, *bufio.Writer) {
-	return wire.NewReader(c), bufio.NewWriterSize(c, 4096)
+// readBuf is a session's read buffer and the scanner over it, pooled
+// together.
+type readBuf struct {
+	r  *wire.Reader
+	sc *wire.IMAPScanner
+}
+
+// writeBufSize is the size of a session's write buffer.
+const writeBufSize = 4096
+
+// newBufs returns read and write buffers on c, from the server's pools
+// when they hold any.
+func (s *Server) newBufs(c net.Conn) (*readBuf, *bufio.Writer) {
+	rb, _ := s.readers.Get().(*readBuf)
+	if rb == nil {
+		rb = &readBuf{r: wire.NewReader(c)}
+		rb.sc = wire.NewIMAPScanner(rb.r)
+	} else {
+		rb.r.Reset(c)
+	}
+	w, _ := s.writers.Get().(*bufio.Writer)
+	if w == nil {
+		w = bufio.NewWriterSize(c, writeBufSize)
+	} else {
+		w.Reset(c)
+	}
+	return rb, w
 }

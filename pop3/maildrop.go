@@ -13,25 +13,41 @@ import (
 // state (RFC 1939 §5): the messages present at login, numbered from 1,
 // and the marks DELE and RETR leave on them. Nothing is written to the
 // store before QUIT.
+//
+// Per-message state is kept in flat slices indexed by message number - 1,
+// 13 octets a message, so that a session on a large maildrop stays small:
+// no per-message structs or strings.
 type maildrop struct {
-	mb   mailbox.Mailbox
-	msgs []message
+	mb    mailbox.Mailbox
+	uids  []mailbox.UID
+	sizes []int64 // octets, as stored
+	marks []mark
 	// live and size count the messages not marked as deleted, and their
 	// octets, so that STAT does not walk the listing.
 	live int
 	size int64
 	br   *bufio.Reader // for TOP, made on first use
 	buf  []byte        // for RETR, made on first use
-	num  []byte        // scratch for formatting numbers
+	num  []byte        // scratch for formatting responses
 }
 
-type message struct {
-	uid       mailbox.UID
-	size      int64
-	flags     mailbox.Flags // at login
-	deleted   bool          // marked by DELE
-	retrieved bool          // sent whole by RETR
-}
+// mark holds a message's system flags at login (mailbox.Flags, which fit
+// in the low 5 bits) and what the session did to it.
+type mark uint8
+
+const (
+	markFlags     mark = 0x1f // mailbox.Flags at login
+	markDeleted   mark = 0x40 // marked by DELE
+	markRetrieved mark = 0x80 // sent whole by RETR
+)
+
+func (m mark) flags() mailbox.Flags { return mailbox.Flags(m & markFlags) }
+
+// len returns the number of messages in the maildrop, deleted or not.
+func (d *maildrop) len() int { return len(d.uids) }
+
+// msgSize returns the size of message i (0-based).
+func (d *maildrop) msgSize(i int) int64 { return d.sizes[i] }
 
 // close releases the maildrop lock without changing anything.
 func (d *maildrop) close() {
@@ -39,7 +55,7 @@ func (d *maildrop) close() {
 		d.mb.Close()
 		d.mb = nil
 	}
-	d.msgs = nil
+	d.uids, d.sizes, d.marks = nil, nil, nil
 }
 
 // open locks the user's INBOX (RFC 1939 §8, OpenOptions.Exclusive) and
@@ -53,28 +69,31 @@ func (d *maildrop) open(ctx context.Context, s mailbox.Store, user string) error
 	if err != nil {
 		return err
 	}
-	var msgs []message
+	n := 0
 	if st, err := mb.Status(ctx); err == nil {
-		msgs = make([]message, 0, st.Messages)
+		n = st.Messages
 	}
+	uids, sizes, marks := make([]mailbox.UID, 0, n), make([]int64, 0, n), make([]mark, 0, n)
 	for m, err := range mb.Messages(ctx, mailbox.AllUIDs(), nil) {
 		if err != nil {
 			mb.Close()
 			return err
 		}
-		msgs = append(msgs, message{uid: m.UID, size: m.Size, flags: m.Flags})
+		uids = append(uids, m.UID)
+		sizes = append(sizes, m.Size)
+		marks = append(marks, mark(m.Flags)&markFlags)
 	}
-	d.mb, d.msgs = mb, msgs
+	d.mb, d.uids, d.sizes, d.marks = mb, uids, sizes, marks
 	d.reset()
 	return nil
 }
 
 // reset unmarks every message marked as deleted.
 func (d *maildrop) reset() {
-	d.live, d.size = len(d.msgs), 0
-	for i := range d.msgs {
-		d.msgs[i].deleted = false
-		d.size += d.msgs[i].size
+	d.live, d.size = len(d.uids), 0
+	for i := range d.marks {
+		d.marks[i] &^= markDeleted
+		d.size += d.msgSize(i)
 	}
 }
 
@@ -93,8 +112,8 @@ func (d *maildrop) summary() string {
 // stable across sessions and restarts because both are, and it is
 // Dovecot's default format (%08Xu%08Xv), so that clients of a Dovecot
 // server moved to postyard with its UIDs do not download everything again.
-func (d *maildrop) uidl(b []byte, m *message) []byte {
-	b = appendHex8(b, uint32(m.uid))
+func (d *maildrop) uidl(b []byte, i int) []byte {
+	b = appendHex8(b, uint32(d.uids[i]))
 	return appendHex8(b, d.mb.UIDValidity())
 }
 
@@ -106,25 +125,24 @@ func appendHex8(b []byte, v uint32) []byte {
 	return b
 }
 
-// msgArg resolves a message-number argument (RFC 1939 §5). It answers and
-// returns nil for a malformed number, a message that does not exist, or
-// one marked as deleted.
-func (c *conn) msgArg(arg string) (int, *message) {
+// msgArg resolves a message-number argument (RFC 1939 §5) to an index
+// into the maildrop. It answers and returns -1 for a malformed number, a
+// message that does not exist, or one marked as deleted.
+func (c *conn) msgArg(arg string) int {
 	n, ok := parseNumber(arg)
 	if !ok {
 		c.badCommand("Invalid message number")
-		return 0, nil
+		return -1
 	}
-	if n < 1 || n > len(c.drop.msgs) {
+	if n < 1 || n > c.drop.len() {
 		c.fail("No such message")
-		return 0, nil
+		return -1
 	}
-	m := &c.drop.msgs[n-1]
-	if m.deleted {
+	if c.drop.marks[n-1]&markDeleted != 0 {
 		c.fail("Message " + strconv.Itoa(n) + " already deleted")
-		return 0, nil
+		return -1
 	}
-	return n, m
+	return n - 1
 }
 
 // argCount checks the number of arguments, answering if it is wrong.
@@ -140,26 +158,36 @@ func (c *conn) stat() {
 	if !c.noArgs() {
 		return
 	}
-	n, size := c.drop.count()
-	c.ok(strconv.Itoa(n) + " " + strconv.FormatInt(size, 10))
+	// Formatted in the session's scratch buffer: STAT is the command a
+	// polling client sends most, and this way it allocates nothing.
+	d := &c.drop
+	n, size := d.count()
+	d.num = append(d.num[:0], "+OK "...)
+	d.num = strconv.AppendInt(d.num, int64(n), 10)
+	d.num = append(d.num, ' ')
+	d.num = strconv.AppendInt(d.num, size, 10)
+	d.num = append(d.num, '\r', '\n')
+	c.w.Write(d.num)
 }
 
 // listing runs LIST or UIDL, which differ in what follows the message
 // number on each line (item) and in the text of the multi-line response's
 // first line (LIST gives the summary, as RFC 1939 §5 shows).
-func (c *conn) listing(syntax string, summary bool, item func(b []byte, m *message) []byte) {
+func (c *conn) listing(syntax string, summary bool, item func(b []byte, i int) []byte) {
 	if !c.argCount(0, 1, syntax) {
 		return
 	}
 	d := &c.drop
 	if len(c.cmd.args) == 1 {
-		n, m := c.msgArg(c.cmd.args[0])
-		if m == nil {
+		i := c.msgArg(c.cmd.args[0])
+		if i < 0 {
 			return
 		}
-		d.num = strconv.AppendInt(d.num[:0], int64(n), 10)
+		d.num = append(d.num[:0], "+OK "...)
+		d.num = strconv.AppendInt(d.num, int64(i+1), 10)
 		d.num = append(d.num, ' ')
-		c.ok(string(item(d.num, m)))
+		d.num = append(item(d.num, i), '\r', '\n')
+		c.w.Write(d.num)
 		return
 	}
 	if summary {
@@ -167,14 +195,13 @@ func (c *conn) listing(syntax string, summary bool, item func(b []byte, m *messa
 	} else {
 		c.ok("")
 	}
-	for i := range d.msgs {
-		m := &d.msgs[i]
-		if m.deleted {
+	for i, m := range d.marks {
+		if m&markDeleted != 0 {
 			continue
 		}
 		d.num = strconv.AppendInt(d.num[:0], int64(i+1), 10)
 		d.num = append(d.num, ' ')
-		d.num = append(item(d.num, m), '\r', '\n')
+		d.num = append(item(d.num, i), '\r', '\n')
 		c.w.Write(d.num)
 	}
 	c.endMulti()
@@ -183,8 +210,8 @@ func (c *conn) listing(syntax string, summary bool, item func(b []byte, m *messa
 // list runs LIST (RFC 1939 §5): sizes are exactly the octets RETR sends
 // before dot-stuffing, as stored.
 func (c *conn) list() {
-	c.listing("LIST [msg]", true, func(b []byte, m *message) []byte {
-		return strconv.AppendInt(b, m.size, 10)
+	c.listing("LIST [msg]", true, func(b []byte, i int) []byte {
+		return strconv.AppendInt(b, c.drop.msgSize(i), 10)
 	})
 }
 
@@ -219,11 +246,12 @@ func (c *conn) top(ctx context.Context) error {
 // (RETR) if lines is negative, else its header and that many lines of its
 // body (TOP).
 func (c *conn) send(ctx context.Context, arg string, lines int) error {
-	_, m := c.msgArg(arg)
-	if m == nil {
+	i := c.msgArg(arg)
+	if i < 0 {
 		return nil
 	}
-	r, err := c.drop.mb.Open(ctx, m.uid)
+	d := &c.drop
+	r, err := d.mb.Open(ctx, d.uids[i])
 	if err != nil {
 		if mailbox.AsError(err) == mailbox.ErrNoSuchMessage {
 			c.fail("Message was deleted by another session")
@@ -234,7 +262,10 @@ func (c *conn) send(ctx context.Context, arg string, lines int) error {
 	}
 	defer r.Close()
 	if lines < 0 {
-		c.ok(strconv.FormatInt(m.size, 10) + " octets")
+		d.num = append(d.num[:0], "+OK "...)
+		d.num = strconv.AppendInt(d.num, d.msgSize(i), 10)
+		d.num = append(d.num, " octets\r\n"...)
+		c.w.Write(d.num)
 		err = c.copyAll(r)
 	} else {
 		c.ok("")
@@ -249,7 +280,7 @@ func (c *conn) send(ctx context.Context, arg string, lines int) error {
 		return errClose
 	}
 	if lines < 0 {
-		m.retrieved = true
+		d.marks[i] |= markRetrieved
 	}
 	return nil
 }
@@ -259,7 +290,9 @@ func (c *conn) send(ctx context.Context, arg string, lines int) error {
 func (c *conn) copyAll(r io.Reader) error {
 	d := &c.drop
 	if d.buf == nil {
-		d.buf = make([]byte, 32<<10)
+		// The bufio.Writer behind the encoder has 16 KiB; most
+		// messages are a few KiB and come in one read.
+		d.buf = make([]byte, 16<<10)
 	}
 	w := chunkWriter{c}
 	for {
@@ -338,14 +371,15 @@ func (c *conn) dele() {
 	if !c.argCount(1, 1, "DELE msg") {
 		return
 	}
-	n, m := c.msgArg(c.cmd.args[0])
-	if m == nil {
+	i := c.msgArg(c.cmd.args[0])
+	if i < 0 {
 		return
 	}
-	m.deleted = true
-	c.drop.live--
-	c.drop.size -= m.size
-	c.ok("Message " + strconv.Itoa(n) + " deleted")
+	d := &c.drop
+	d.marks[i] |= markDeleted
+	d.live--
+	d.size -= d.msgSize(i)
+	c.ok("Message " + strconv.Itoa(i+1) + " deleted")
 }
 
 // rset runs RSET (RFC 1939 §5).
@@ -367,15 +401,14 @@ func (c *conn) update(ctx context.Context) error {
 	d := &c.drop
 	var del, seen mailbox.UIDSet
 	left := 0
-	for i := range d.msgs {
-		m := &d.msgs[i]
-		if !c.policy.LeaveMail && (m.deleted || m.retrieved && c.policy.DeleteRetrieved) {
-			del.Add(m.uid)
+	for i, m := range d.marks {
+		if !c.policy.LeaveMail && (m&markDeleted != 0 || m&markRetrieved != 0 && c.policy.DeleteRetrieved) {
+			del.Add(d.uids[i])
 			continue
 		}
 		left++
-		if m.retrieved && m.flags&mailbox.FlagSeen == 0 {
-			seen.Add(m.uid)
+		if m&markRetrieved != 0 && m.flags()&mailbox.FlagSeen == 0 {
+			seen.Add(d.uids[i])
 		}
 	}
 	if len(seen) > 0 {
@@ -416,9 +449,9 @@ func (c *conn) expunge(ctx context.Context, del mailbox.UIDSet) error {
 	}
 	if err != nil {
 		var undo mailbox.UIDSet
-		for i := range d.msgs {
-			if m := &d.msgs[i]; del.Contains(m.uid) && m.flags&mailbox.FlagDeleted == 0 {
-				undo.Add(m.uid)
+		for i, m := range d.marks {
+			if del.Contains(d.uids[i]) && m.flags()&mailbox.FlagDeleted == 0 {
+				undo.Add(d.uids[i])
 			}
 		}
 		if len(undo) > 0 {

@@ -17,6 +17,8 @@ import (
 	"log"
 	"log/slog"
 	"net"
+	"net/http"
+	_ "net/http/pprof"
 	"os"
 	"os/signal"
 	"path/filepath"
@@ -42,6 +44,7 @@ func main() {
 	pass := flag.String("pass", "bench", "password")
 	maxConns := flag.Int("max-conns", 10000, "connection limit (total and per IP)")
 	cpuprofile := flag.String("cpuprofile", "", "write a CPU profile to this file")
+	debugAddr := flag.String("debug-addr", "", "serve net/http/pprof on this address (e.g. 127.0.0.1:6060)")
 	flag.Parse()
 
 	var st mailbox.Store
@@ -97,6 +100,9 @@ func main() {
 		}
 		pprof.StartCPUProfile(f)
 		defer pprof.StopCPUProfile()
+	}
+	if *debugAddr != "" {
+		go func() { log.Print(http.ListenAndServe(*debugAddr, nil)) }()
 	}
 	ln, err := net.Listen("tcp", *addr)
 	if err != nil {

@@ -93,6 +93,9 @@
 // dovecot-keywords) are dropped when a file is adopted; Dovecot reads the
 // tree as Maildir++ with mailbox names in UTF-8 (not its default modified
 // UTF-7) and builds its own index. The metadata cache is never compacted.
+// Renaming a mailbox with inferiors renames their directories one by one:
+// a crash in between leaves some inferiors under the old name (each one
+// whole).
 // Loaded mailboxes are not evicted. The maildirsize quota file of
 // Maildir++ is not written.
 package maildir

@@ -104,7 +104,7 @@ func FuzzIndex(f *testing.F) {
 		// cannot forge, after a valid start.
 		var w index
 		w.replay(good, 100)
-		if len(data) > 0 && w.apply(data, 100) {
+		if len(data) > 0 && w.apply(string(data), 100) {
 			for i, m := range w.msgs {
 				if m.uid >= w.uidNext || (i > 0 && m.uid <= w.msgs[i-1].uid) {
 					t.Fatalf("record %x made %+v", data, w)

@@ -198,10 +198,15 @@ func (x *index) snapshot() []byte {
 // replay applies the log in data (magic included) to x and returns how
 // many bytes of it are good. It stops at the first torn, corrupt or
 // inconsistent record. maxTombs bounds the tombstones kept.
+//
+// The strings of the messages (file names, keywords) are substrings of
+// one copy of data: one object for the garbage collector to mark instead
+// of one a message.
 func (x *index) replay(data []byte, maxTombs int) int {
 	if len(data) < len(indexMagic) || string(data[:len(indexMagic)]) != indexMagic {
 		return 0
 	}
+	sdata := string(data)
 	off := len(indexMagic)
 	for len(data)-off >= 8 {
 		n := binary.LittleEndian.Uint32(data[off:])
@@ -209,8 +214,7 @@ func (x *index) replay(data []byte, maxTombs int) int {
 		if n == 0 || n > maxRecord || uint64(len(data)-off-8) < uint64(n) {
 			break
 		}
-		p := data[off+8 : off+8+int(n)]
-		if crc32.Checksum(p, crcTable) != sum || !x.apply(p, maxTombs) {
+		if crc32.Checksum(data[off+8:off+8+int(n)], crcTable) != sum || !x.apply(sdata[off+8:off+8+int(n)], maxTombs) {
 			break
 		}
 		off += 8 + int(n)
@@ -220,8 +224,8 @@ func (x *index) replay(data []byte, maxTombs int) int {
 
 // apply applies one record's payload; false if it is malformed or does
 // not fit the state (then nothing was changed).
-func (x *index) apply(p []byte, maxTombs int) bool {
-	d := decoder{s: string(p[1:])}
+func (x *index) apply(p string, maxTombs int) bool {
+	d := decoder{s: p[1:]}
 	if p[0] != recHeader && !x.header {
 		return false
 	}
@@ -248,13 +252,12 @@ func (x *index) apply(p []byte, maxTombs int) bool {
 		}
 		ml := d.uvarint()
 		m.base = d.str()
-		m.keywords = cloneAll(d.keywordList())
+		m.keywords = d.keywordList()
 		if d.err != nil || d.i != len(d.s) || m.uid < x.uidNext || m.uid == 0 || ml > maxRecord || m.size < 0 || m.metaOff < 0 ||
 			m.flags&^mailbox.AllFlags != 0 || !validBase(m.base) {
 			return false
 		}
 		m.metaLen = uint32(ml)
-		m.base = clone(m.base)
 		x.msgs = append(x.msgs, m)
 		x.uidNext = m.uid + 1
 		x.modseq = max(x.modseq, m.modseq)
@@ -282,7 +285,7 @@ func (x *index) apply(p []byte, maxTombs int) bool {
 		}
 		for _, c := range cs {
 			m := &x.msgs[c.i]
-			m.flags, m.keywords, m.modseq = c.flags, cloneAll(c.kws), modseq
+			m.flags, m.keywords, m.modseq = c.flags, c.kws, modseq
 		}
 		x.modseq = max(x.modseq, modseq)
 	case recExpunge:
@@ -366,20 +369,6 @@ func (d *decoder) keywordList() []string {
 func validBase(s string) bool {
 	fn, ok := parseFileName(s)
 	return ok && !fn.Info && fn.Base == s
-}
-
-// clone copies s out of a larger buffer, so that the buffer can be freed.
-func clone(s string) string { return string([]byte(s)) }
-
-func cloneAll(ss []string) []string {
-	if ss == nil {
-		return nil
-	}
-	out := make([]string, len(ss))
-	for i, s := range ss {
-		out[i] = clone(s)
-	}
-	return out
 }
 
 func sortedUIDs(set map[mailbox.UID]bool) []mailbox.UID {
