@@ -2,6 +2,7 @@ package imap
 
 import (
 	"context"
+	"net/textproto"
 	"strings"
 	"time"
 	"unicode/utf8"
@@ -21,6 +22,9 @@ type searchKey struct {
 	uids   mailbox.UIDSet
 	sub    []*searchKey
 	negate bool
+	// cached is set for a HEADER key whose field the store caches in
+	// Metadata.Fields; field is then in canonical form, as there.
+	cached bool
 }
 
 // searchNeeds says what evaluating a key needs.
@@ -101,7 +105,8 @@ func (c *conn) readSearchKey(needs *searchNeeds) (*searchKey, error) {
 		k.negate = word == "UNKEYWORD"
 	case "BCC", "CC", "FROM", "SUBJECT", "TO":
 		needs.meta = true
-		k.field, k.op = word, "HEADER"
+		k.field, k.op = textproto.CanonicalMIMEHeaderKey(word), "HEADER"
+		k.cached = mailbox.IsCachedField(k.field)
 		err = str()
 	case "HEADER":
 		if err := arg(); err != nil {
@@ -112,7 +117,9 @@ func (c *conn) readSearchKey(needs *searchNeeds) (*searchKey, error) {
 		}
 		err = str()
 		needs.meta = true
-		if !mailbox.IsCachedField(k.field) {
+		if k.cached = mailbox.IsCachedField(k.field); k.cached {
+			k.field = textproto.CanonicalMIMEHeaderKey(k.field)
+		} else {
 			needs.content = true
 		}
 	case "BODY", "TEXT":
@@ -189,6 +196,34 @@ func (c *conn) readSearchKey(needs *searchNeeds) (*searchKey, error) {
 }
 
 func fold(s string) string { return strings.ToLower(s) }
+
+// containsFold reports whether fold(s) contains folded, without
+// allocating when s is ASCII (most header values are).
+func containsFold(s, folded string) bool {
+	for i := 0; i < len(s); i++ {
+		if s[i] >= utf8.RuneSelf {
+			return strings.Contains(fold(s), folded)
+		}
+	}
+	n := len(folded)
+	for i := 0; i+n <= len(s); i++ {
+		j := 0
+		for j < n && lowerASCII(s[i+j]) == folded[j] {
+			j++
+		}
+		if j == n {
+			return true
+		}
+	}
+	return false
+}
+
+func lowerASCII(c byte) byte {
+	if 'A' <= c && c <= 'Z' {
+		return c + 'a' - 'A'
+	}
+	return c
+}
 
 // search runs SEARCH and UID SEARCH with ESEARCH results (RFC 4731,
 // RFC 9051 §6.4.4) and MODSEQ (RFC 7162 §3.1.5).
@@ -427,9 +462,10 @@ func compareDate(op string, t, d time.Time) bool {
 }
 
 func (c *conn) matchHeader(ctx context.Context, k *searchKey, m *mailbox.Message) (bool, error) {
-	if m.Metadata != nil && mailbox.IsCachedField(k.field) {
-		for _, v := range m.Metadata.Header(k.field) {
-			if strings.Contains(fold(v), k.str) {
+	if m.Metadata != nil && k.cached {
+		// Metadata.Header, without its per-call canonicalisation and slice.
+		for _, f := range m.Metadata.Fields {
+			if f.Name == k.field && containsFold(f.Value, k.str) {
 				return true, nil
 			}
 		}

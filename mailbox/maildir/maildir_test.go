@@ -1,6 +1,7 @@
 package maildir_test
 
 import (
+	"sync"
 	"testing"
 
 	"github.com/postyard/postyard/mailbox"
@@ -8,34 +9,33 @@ import (
 	"github.com/postyard/postyard/mailbox/maildir"
 )
 
-// dirOf remembers each store's directory for the reopen hook.
-var dirOf = map[mailbox.Store]string{}
-
 func TestConformance(t *testing.T) {
-	dirs := make(chan struct{}, 1)
-	dirs <- struct{}{}
+	var mu sync.Mutex
+	dirOf := map[mailbox.Store]string{} // for the reopen hook
 	open := func(t *testing.T, dir string) mailbox.Store {
 		st, err := maildir.Open(dir, nil)
 		if err != nil {
 			t.Fatal(err)
 		}
-		<-dirs
+		mu.Lock()
 		dirOf[st] = dir
-		dirs <- struct{}{}
+		mu.Unlock()
 		return st
 	}
 	mailboxtest.RunWithOptions(t, func(t *testing.T) mailbox.Store {
 		return open(t, t.TempDir())
 	}, &mailboxtest.Options{
 		Reopen: func(t *testing.T, s mailbox.Store) mailbox.Store {
-			<-dirs
+			mu.Lock()
 			dir := dirOf[s]
-			dirs <- struct{}{}
+			mu.Unlock()
 			if err := s.Close(); err != nil {
 				t.Fatal(err)
 			}
 			return open(t, dir)
 		},
+		// Appending 16 MiB may allocate 4 MiB at most: the message is
+		// streamed to disk.
 		MaxAppendAlloc: 4 << 20,
 	})
 }
