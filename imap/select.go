@@ -86,7 +86,7 @@ func (c *conn) selectCmd(ctx context.Context, cmd *command) error {
 			return fail(err)
 		}
 		if m.UID <= sel.maxUID() {
-			continue // the store lists UIDs in ascending order
+			continue // Messages promises ascending UIDs; the map needs them
 		}
 		sel.uids.append(m.UID)
 		if firstUnseen == 0 && m.Flags&mailbox.FlagSeen == 0 {

@@ -8,8 +8,8 @@ import (
 )
 
 // selection is the session's view of the selected mailbox: the sequence
-// number map and what the client has been told. The
-// server keeps it in step with the store through the mailbox's events.
+// number map and what the client has been told. The server keeps it in
+// step with the store through the mailbox's events.
 type selection struct {
 	mbox     mailbox.Mailbox
 	sub      *mailbox.Subscription

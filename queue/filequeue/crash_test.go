@@ -48,6 +48,7 @@ func crashContent(token string) string {
 // enqueues and delivers messages until it is killed, reporting on stdout,
 // one line per write:
 //
+//	R            the queue is open (first line)
 //	E id token   Enqueue returned id for the message carrying token
 //	L id r...    Lease returned these recipients of id
 //	P id         Complete returned: recipient 0 delivered, 1 deferred
@@ -68,6 +69,7 @@ func crashChild() int {
 		os.Stdout.WriteString(fmt.Sprintf(format, args...) + "\n")
 		mu.Unlock()
 	}
+	say("R") // the queue is open
 	fail := func(err error) {
 		fmt.Fprintln(os.Stderr, "crash child:", err)
 		os.Exit(2)
@@ -181,21 +183,58 @@ func TestCrash(t *testing.T) {
 	var lines, leases int
 	start := time.Now()
 	for k := range kills {
-		// Kill anywhere from before the queue is open to well into the work.
-		delay := time.Duration(r.IntN(250)+5) * time.Millisecond
-		if k%10 == 0 {
-			delay = time.Duration(r.IntN(20)) * time.Millisecond
+		// Kill anywhere: one time in four counting from the start (before
+		// or during recovery), otherwise counting from when the queue is
+		// open, so that the child gets work done however slow the machine.
+		fromStart := k%4 == 0
+		delay := time.Duration(r.IntN(150)) * time.Millisecond
+		if fromStart {
+			delay = time.Duration(r.IntN(60)) * time.Millisecond
 		}
 		cmd := exec.Command(exe, "-test.run=^$")
 		cmd.Env = append(os.Environ(), crashChildEnv+"="+dir)
-		var stdout, stderr bytes.Buffer
-		cmd.Stdout, cmd.Stderr = &stdout, &stderr
+		var stderr bytes.Buffer
+		cmd.Stderr = &stderr
+		pipe, err := cmd.StdoutPipe()
+		if err != nil {
+			t.Fatal(err)
+		}
 		if err := cmd.Start(); err != nil {
 			t.Fatal(err)
 		}
+		var stdout bytes.Buffer
+		ready, read := make(chan struct{}), make(chan struct{})
+		go func() {
+			defer close(read)
+			br := bufio.NewReader(pipe)
+			for first := true; ; first = false {
+				line, err := br.ReadString('\n')
+				if err != nil {
+					if first {
+						close(ready)
+					}
+					return // a partial last line is dropped
+				}
+				if first {
+					close(ready)
+					if line == "R\n" {
+						continue
+					}
+				}
+				stdout.WriteString(line)
+			}
+		}()
+		if !fromStart {
+			select {
+			case <-ready:
+			case <-time.After(30 * time.Second):
+				t.Fatalf("kill %d: child did not open the queue in 30s", k)
+			}
+		}
 		time.Sleep(delay)
 		cmd.Process.Kill()
-		err := cmd.Wait()
+		<-read
+		err = cmd.Wait()
 		var ee *exec.ExitError
 		if !errors.As(err, &ee) || ee.ExitCode() != -1 { // -1: killed by a signal
 			t.Fatalf("kill %d: child ended on its own: %v\n%s", k, err, stderr.Bytes())

@@ -3,18 +3,14 @@ package filequeue_test
 import (
 	"context"
 	"errors"
-	"flag"
 	"io"
 	"maps"
 	"os"
 	"path/filepath"
-	"reflect"
 	"runtime"
 	"slices"
 	"strings"
 	"testing"
-	"testing/synctest"
-	"time"
 
 	"github.com/postyard/postyard/queue"
 	"github.com/postyard/postyard/queue/filequeue"
@@ -22,21 +18,7 @@ import (
 	"github.com/postyard/postyard/smtp"
 )
 
-// knownBroken lists conformance subtests that are wrong for every queue
-// and are skipped here, each replaced by a corrected copy in this file.
-//
-// ReopenKeepsMessages leases `tried` (3 recipients at dest.example) right
-// after completing `full` with a temporary failure for a@dest.example;
-// by the queue package's Backoff rules dest.example then backs off, so
-// nothing is due (memqueue answers the same; the test never ran before
-// a durable queue existed). TestReopenKeepsMessages is the test with
-// RetryNow before that lease.
-var knownBroken = "^TestConformance$/^ReopenKeepsMessages$"
-
 func TestMain(m *testing.M) {
-	if f := flag.Lookup("test.skip"); f != nil && f.Value.String() == "" {
-		f.Value.Set(knownBroken)
-	}
 	if os.Getenv(crashChildEnv) != "" {
 		os.Exit(crashChild())
 	}
@@ -141,77 +123,6 @@ func content(t testing.TB, q queue.Queue, id queue.ID) string {
 	return string(b)
 }
 
-// TestReopenKeepsMessages is queuetest's ReopenKeepsMessages (see
-// knownBroken) with the RetryNow that makes it agree with the back-off
-// rules: every record survives a restart unchanged, field for field, and
-// the queue goes on where it was.
-func TestReopenKeepsMessages(t *testing.T) {
-	synctest.Test(t, func(t *testing.T) {
-		dir := t.TempDir()
-		opts := &queue.Options{Hostname: "mx.test.example"}
-		q := openQueue(t, dir, opts)
-		full := envelope("a@dest.example", "b c@bücher.example", "Postmaster@")
-		full.From = smtp.Path{Local: "sénder", Domain: "origin.example", SourceRoute: []string{"relay.example"}}
-		full.Options = smtp.MailOptions{Body: smtp.Body8BitMIME, UTF8: true, RequireTLS: true, Return: smtp.DSNReturnHeaders, EnvelopeID: "env-42", Auth: "sender@origin.example"}
-		full.Recipients[0].Options = smtp.RcptOptions{Notify: smtp.NotifySuccess | smtp.NotifyFailure, OriginalRcpt: "A@dest.example", OriginalRcptType: "rfc822"}
-		fullID := enqueue(t, q, full, body)
-		held := enqueue(t, q, envelope("a@dest.example"), body)
-		q.Hold(ctx, held)
-		tried := enqueue(t, q, envelope("a@dest.example", "b@dest.example", "c@dest.example"), body)
-		complete(t, q, lease(t, q), queue.TempFail(0, nil, time.Time{}), queue.TempFail(1, nil, time.Time{}), queue.TempFail(2, nil, time.Time{}))
-		q.RetryNow(ctx, tried) // dest.example backs off
-		l := lease(t, q)
-		if l.ID() != tried {
-			t.Fatalf("leased %s, want %s", l.ID(), tried)
-		}
-		complete(t, q, l, queue.Delivered(0, "mx.dest.example"),
-			queue.TempFail(1, &queue.DeliveryError{Code: 451, EnhancedCode: "4.3.0", Message: "busy", RemoteMTA: "mx.dest.example"}, time.Now().Add(time.Hour)),
-			queue.PermFail(2, &queue.DeliveryError{Permanent: true, Code: 550, EnhancedCode: "5.1.1", Message: "no"}))
-		before := records(t, q)
-		if len(before) != 4 { // and the failure report
-			t.Fatalf("%d messages, want 4", len(before))
-		}
-		q.Close()
-
-		q = openQueue(t, dir, opts)
-		defer q.Close()
-		after := records(t, q)
-		if !reflect.DeepEqual(before, after) {
-			t.Errorf("records changed across reopen:\n%v\n%v", before, after)
-		}
-		for id, m := range after {
-			if got := content(t, q, id); got != body && !m.Envelope.From.IsNull() {
-				t.Errorf("content of %s: %q", id, got)
-			}
-		}
-		time.Sleep(time.Hour)
-		for {
-			l, err := q.Lease(ctx, &queue.LeaseOptions{NoWait: true})
-			if errors.Is(err, queue.ErrNothingDue) {
-				break
-			}
-			if err != nil {
-				t.Fatal(err)
-			}
-			switch {
-			case l.ID() == held:
-				t.Error("held message leased after reopen")
-			case l.ID() == tried && !slices.Equal(l.Recipients, []int{1}):
-				t.Errorf("lease recipients %v after reopen, want [1]", l.Recipients)
-			case l.ID() == fullID && len(l.Recipients) != 3:
-				t.Errorf("lease recipients %v after reopen, want all 3", l.Recipients)
-			}
-			var outcomes []queue.Outcome
-			for _, i := range l.Recipients {
-				outcomes = append(outcomes, queue.Delivered(i, ""))
-			}
-			complete(t, q, l, outcomes...)
-		}
-		if ms := records(t, q); len(ms) != 1 || ms[held] == nil {
-			t.Errorf("left %v, want only %s", ms, held)
-		}
-	})
-}
 
 func TestLocked(t *testing.T) {
 	dir := t.TempDir()

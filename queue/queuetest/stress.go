@@ -165,6 +165,10 @@ func testReopen(t *testing.T, s *suite) {
 	s.q.Hold(ctx, held)
 	tried := s.enqueue(t, envelope(rcpt("a", "dest.example"), rcpt("b", "dest.example"), rcpt("c", "dest.example")), body)
 	s.complete(t, s.leaseID(t, full), queue.TempFail(0, nil, time.Time{}), queue.TempFail(1, nil, time.Time{}), queue.TempFail(2, nil, time.Time{}))
+	// full's temporary failure put dest.example in back-off.
+	if err := s.q.RetryNow(ctx, tried); err != nil {
+		t.Fatal(err)
+	}
 	s.complete(t, s.leaseID(t, tried), queue.Delivered(0, "mx.dest.example"), queue.TempFail(1, tempErr("busy"), time.Now().Add(time.Hour)), queue.PermFail(2, permErr("no")))
 	before := map[queue.ID]*queue.Message{}
 	for m, err := range s.q.List(ctx, nil) {
