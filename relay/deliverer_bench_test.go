@@ -14,14 +14,14 @@ import (
 	"github.com/postyard/postyard/internal/interop"
 	"github.com/postyard/postyard/mailbox/memstore"
 	"github.com/postyard/postyard/queue"
-	"github.com/postyard/postyard/queue/memqueue"
+	"github.com/postyard/postyard/queue/filequeue"
 	"github.com/postyard/postyard/relay"
 	"github.com/postyard/postyard/smtp"
 )
 
 // BenchmarkRelayEndToEnd measures relay throughput end to end:
 // smtp-source (16 sessions, 4 KiB messages) → our server (Inbound,
-// trusted network) → memqueue → Deliverer → smtp-sink. b.N messages are
+// trusted network) → filequeue (durable) → Deliverer → smtp-sink. b.N messages are
 // sent; the clock stops when the last one has left the queue. The peak
 // queue length is reported too (delivery keeping up with intake keeps it
 // small). RELAY_BENCH_SESSIONS and RELAY_BENCH_SIZE change the workload.
@@ -32,11 +32,14 @@ func BenchmarkRelayEndToEnd(b *testing.B) {
 	dns := dnstest.NewServer(b, "example.test. MX 10 mx.example.test.\nmx.example.test. A 127.0.0.1\n")
 
 	removed := make(chan struct{}, 1<<20)
-	q := memqueue.New(&queue.Options{Hostname: "relay.test", Logger: testLogger(), OnEvent: func(ev queue.Event) {
+	q, err := filequeue.Open(b.TempDir(), &queue.Options{Hostname: "relay.test", Logger: testLogger(), OnEvent: func(ev queue.Event) {
 		if ev.Kind == queue.EventRemoved {
 			removed <- struct{}{}
 		}
 	}})
+	if err != nil {
+		b.Fatal(err)
+	}
 	store := memstore.New(nil)
 	defer store.Close()
 	defer q.Close()
