@@ -123,7 +123,6 @@ func content(t testing.TB, q queue.Queue, id queue.ID) string {
 	return string(b)
 }
 
-
 func TestLocked(t *testing.T) {
 	dir := t.TempDir()
 	q := openQueue(t, dir, nil)
