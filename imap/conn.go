@@ -59,12 +59,8 @@ type conn struct {
 }
 
 func (s *Server) handle(ctx context.Context, sc *serve.Conn) {
-	var opts ListenerOptions
-	if oc, ok := sc.Conn.(*optConn); ok {
-		opts = oc.opts
-	}
 	c := &conn{s: s, c: sc, state: notAuthenticated, remote: sc.RemoteAddr()}
-	if opts.ImplicitTLS {
+	if sc.ImplicitTLS() {
 		if s.TLSConfig == nil || !c.handshake(ctx) {
 			return
 		}

@@ -52,17 +52,13 @@ type conn struct {
 }
 
 func (s *Server) handle(ctx context.Context, sc *serve.Conn) {
-	var opts ListenerOptions
-	if oc, ok := sc.Conn.(*optConn); ok {
-		opts = oc.opts
-	}
 	c := &conn{s: s, c: sc}
 	c.maxLine = defInt(s.MaxLineLength, DefaultMaxLineLength)
 	if c.maxLine < 0 {
 		c.maxLine = maxAuthLine
 	}
 	c.info.LMTP = s.LMTP
-	if opts.ImplicitTLS {
+	if sc.ImplicitTLS() {
 		if s.TLSConfig == nil || !c.handshake(ctx) {
 			return
 		}

@@ -178,20 +178,11 @@ func (s *Server) ServeTLS(l net.Listener) error {
 // ServeListener is Serve with per-listener options.
 func (s *Server) ServeListener(l net.Listener, opts ListenerOptions) error {
 	s.init()
-	var lo *serve.ListenerOptions
-	if opts.ProxyProtocol {
-		// Read the header before the per-IP limit is checked, so that the
-		// limit counts clients, not the proxy.
-		lo = &serve.ListenerOptions{Prepare: func(nc net.Conn) (net.Conn, error) {
-			oc := nc.(*optConn)
-			pc, err := serve.ReadProxyHeader(oc.Conn, defDur(s.CommandTimeout, DefaultCommandTimeout))
-			if err != nil {
-				return nil, err
-			}
-			return &optConn{Conn: pc, opts: oc.opts}, nil
-		}}
-	}
-	return s.srv.ServeListener(&optListener{Listener: l, opts: opts}, lo)
+	return s.srv.ServeListener(l, &serve.ListenerOptions{
+		ImplicitTLS:   opts.ImplicitTLS,
+		ProxyProtocol: opts.ProxyProtocol,
+		ProxyTimeout:  defDur(s.CommandTimeout, DefaultCommandTimeout),
+	})
 }
 
 // ListenAndServe listens on addr (default ":25") and serves it.
@@ -225,25 +216,6 @@ func (s *Server) Shutdown(ctx context.Context) error {
 func (s *Server) Close() error {
 	s.init()
 	return s.srv.Close()
-}
-
-// optListener tags accepted connections with their listener's options.
-type optListener struct {
-	net.Listener
-	opts ListenerOptions
-}
-
-func (l *optListener) Accept() (net.Conn, error) {
-	c, err := l.Listener.Accept()
-	if err != nil {
-		return nil, err
-	}
-	return &optConn{Conn: c, opts: l.opts}, nil
-}
-
-type optConn struct {
-	net.Conn
-	opts ListenerOptions
 }
 
 // connBufs are a connection's read and write buffers.

@@ -35,9 +35,10 @@ type Conn struct {
 	// SetNetConn.
 	net.Conn
 
-	srv *Server
-	id  uint64
-	raw net.Conn // as accepted; closed by forceClose even if wrapped
+	srv         *Server
+	id          uint64
+	raw         net.Conn // as accepted; closed by forceClose even if wrapped
+	implicitTLS bool     // from the listener's ListenerOptions
 
 	ctx    context.Context
 	cancel context.CancelFunc
@@ -58,6 +59,10 @@ type Conn struct {
 // ID returns a number identifying the connection within its Server, for log
 // attributes ("conn"). IDs start at 1 and are not reused.
 func (c *Conn) ID() uint64 { return c.id }
+
+// ImplicitTLS reports whether the connection came from a listener with
+// ListenerOptions.ImplicitTLS set.
+func (c *Conn) ImplicitTLS() bool { return c.implicitTLS }
 
 // NetConn returns the current underlying connection. Use it, not c itself,
 // as the connection to wrap: tls.Server(c.NetConn(), config).

@@ -114,6 +114,15 @@ type ListenerOptions struct {
 	// it. Connections in Prepare count toward MaxConns (not toward
 	// MaxConnsPerIP) and are closed, not drained, by Shutdown.
 	Prepare func(net.Conn) (net.Conn, error)
+	// ProxyProtocol, when Prepare is nil, reads a PROXY protocol v1 or v2
+	// header from each connection (ReadProxyHeader with ProxyTimeout)
+	// before the per-IP limit is checked, so that the limit counts the
+	// clients the proxy reports. Only for listeners behind a trusted proxy.
+	ProxyProtocol bool
+	ProxyTimeout  time.Duration
+	// ImplicitTLS marks the listener's connections (Conn.ImplicitTLS) for
+	// the protocol server to start TLS as soon as they are accepted.
+	ImplicitTLS bool
 }
 
 func (s *Server) logger() *slog.Logger {
@@ -154,9 +163,16 @@ func (s *Server) ServeListener(l net.Listener, opts *ListenerOptions) error {
 		l.Close()
 		return errNoHandle
 	}
-	var prepare func(net.Conn) (net.Conn, error)
+	var (
+		prepare     func(net.Conn) (net.Conn, error)
+		implicitTLS bool
+	)
 	if opts != nil {
-		prepare = opts.Prepare
+		prepare, implicitTLS = opts.Prepare, opts.ImplicitTLS
+		if prepare == nil && opts.ProxyProtocol {
+			timeout := opts.ProxyTimeout
+			prepare = func(nc net.Conn) (net.Conn, error) { return ReadProxyHeader(nc, timeout) }
+		}
 	}
 	l = &onceCloseListener{Listener: l}
 	defer l.Close()
@@ -188,6 +204,7 @@ func (s *Server) ServeListener(l net.Listener, opts *ListenerOptions) error {
 			nc.Close()
 			continue
 		}
+		c.implicitTLS = implicitTLS
 		go s.serve(c, prepare, refuseErr)
 	}
 }
