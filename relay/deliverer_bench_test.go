@@ -19,26 +19,59 @@ import (
 	"github.com/postyard/postyard/smtp"
 )
 
-// BenchmarkRelayEndToEnd measures relay throughput end to end:
-// smtp-source (16 sessions, 4 KiB messages) → our server (Inbound,
-// trusted network) → filequeue (durable) → Deliverer → smtp-sink. b.N messages are
-// sent; the clock stops when the last one has left the queue. The peak
-// queue length is reported too (delivery keeping up with intake keeps it
-// small). RELAY_BENCH_SESSIONS and RELAY_BENCH_SIZE change the workload.
+// BenchmarkRelayEndToEnd measures relay throughput end to end (see
+// relayPipeline) with 16 sessions and 4 KiB messages; the clock stops when
+// the last message has left the queue. The queue length when intake ends
+// is reported too (delivery keeping up with intake keeps it small).
+// RELAY_BENCH_SESSIONS and RELAY_BENCH_SIZE change the workload.
 func BenchmarkRelayEndToEnd(b *testing.B) {
-	source := interop.Require(b, "smtp-source", "apt-get install postfix")
 	sessions, size := envInt("RELAY_BENCH_SESSIONS", 16), envInt("RELAY_BENCH_SIZE", 4096)
 	sink := runSink(b, false)
-	dns := dnstest.NewServer(b, "example.test. MX 10 mx.example.test.\nmx.example.test. A 127.0.0.1\n")
+	b.SetBytes(int64(size))
+	b.ResetTimer()
+	elapsed, intake, peak := relayPipeline(b, sink, b.N, sessions, size)
+	b.StopTimer()
+	b.ReportMetric(float64(b.N)/elapsed.Seconds(), "msg/s")
+	b.ReportMetric(float64(b.N)/intake.Seconds(), "intake-msg/s")
+	b.ReportMetric(float64(peak), "queued-at-end-of-intake")
+	if testing.Verbose() {
+		fmt.Fprintf(os.Stderr, "relay: %d messages in %v (intake %v)\n", b.N, elapsed, intake)
+	}
+}
 
-	removed := make(chan struct{}, 1<<20)
-	q, err := filequeue.Open(b.TempDir(), &queue.Options{Hostname: "relay.test", Logger: testLogger(), OnEvent: func(ev queue.Event) {
+// TestRelayPipeline runs the same pipeline as BenchmarkRelayEndToEnd with
+// 200 messages and checks that smtp-sink got each exactly once.
+func TestRelayPipeline(t *testing.T) {
+	sink := runSink(t, true)
+	relayPipeline(t, sink, 200, 8, 2048)
+	msgs := sink.messages(t)
+	if len(msgs) != 200 {
+		t.Fatalf("smtp-sink got %d messages, want 200", len(msgs))
+	}
+	for _, m := range msgs {
+		if len(m.rcpts) != 1 || m.rcpts[0] != "<rcpt@example.test>" || len(m.body) < 2048 {
+			t.Fatalf("message at the sink: %q %q, %d bytes", m.mail, m.rcpts, len(m.body))
+		}
+	}
+}
+
+// relayPipeline sends n messages with smtp-source (sessions sessions, size
+// octets) into our server (Inbound, trusted network) → filequeue (durable)
+// → Deliverer → sink, and returns when the last one has left the queue:
+// the total time, the time smtp-source took, and the queue length when it
+// finished.
+func relayPipeline(tb testing.TB, sink *smtpSink, n, sessions, size int) (elapsed, intake time.Duration, peak int) {
+	tb.Helper()
+	source := interop.Require(tb, "smtp-source", "apt-get install postfix")
+	dns := dnstest.NewServer(tb, "example.test. MX 10 mx.example.test.\nmx.example.test. A 127.0.0.1\n")
+	removed := make(chan struct{}, n+16)
+	q, err := filequeue.Open(tb.TempDir(), &queue.Options{Hostname: "relay.test", Logger: testLogger(), OnEvent: func(ev queue.Event) {
 		if ev.Kind == queue.EventRemoved {
 			removed <- struct{}{}
 		}
 	}})
 	if err != nil {
-		b.Fatal(err)
+		tb.Fatal(err)
 	}
 	store := memstore.New(nil)
 	defer store.Close()
@@ -52,43 +85,34 @@ func BenchmarkRelayEndToEnd(b *testing.B) {
 		Logger:   testLogger(),
 	}
 	if err := d.Start(); err != nil {
-		b.Fatal(err)
+		tb.Fatal(err)
 	}
 	defer d.Close()
 	pol := &relay.Policy{Domains: []string{"relay.test"}, TrustedNetworks: []netip.Prefix{netip.MustParsePrefix("127.0.0.0/8")}}
 	srv := &smtp.Server{Hostname: "relay.test", Backend: &relay.Inbound{Policy: pol, Deliverer: store, Queue: q, Logger: testLogger()}, Logger: testLogger(), MaxConnsPerIP: -1}
 	l, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
-		b.Fatal(err)
+		tb.Fatal(err)
 	}
 	go srv.Serve(l)
 	defer srv.Close()
 
-	b.SetBytes(int64(size))
-	b.ResetTimer()
 	start := time.Now()
-	out, err := interop.Output(nil, nil, source, "-s", strconv.Itoa(sessions), "-m", strconv.Itoa(b.N), "-l", strconv.Itoa(size),
+	out, err := interop.Output(nil, nil, source, "-s", strconv.Itoa(sessions), "-m", strconv.Itoa(n), "-l", strconv.Itoa(size),
 		"-f", "sender@relay.test", "-t", "rcpt@example.test", l.Addr().String())
 	if err != nil {
-		b.Fatalf("smtp-source: %v\n%s", err, out)
+		tb.Fatalf("smtp-source: %v\n%s", err, out)
 	}
-	intake := time.Since(start)
-	peak := q.Len()
-	for range b.N {
+	intake = time.Since(start)
+	peak = q.Len()
+	for range n {
 		select {
 		case <-removed:
 		case <-time.After(waitLimit):
-			b.Fatalf("messages still queued: %d", q.Len())
+			tb.Fatalf("messages still queued: %d", q.Len())
 		}
 	}
-	elapsed := time.Since(start)
-	b.StopTimer()
-	b.ReportMetric(float64(b.N)/elapsed.Seconds(), "msg/s")
-	b.ReportMetric(float64(b.N)/intake.Seconds(), "intake-msg/s")
-	b.ReportMetric(float64(peak), "queued-at-end-of-intake")
-	if testing.Verbose() {
-		fmt.Fprintf(os.Stderr, "relay: %d messages in %v (intake %v)\n", b.N, elapsed, intake)
-	}
+	return time.Since(start), intake, peak
 }
 
 func envInt(name string, def int) int {
