@@ -21,9 +21,9 @@ import (
 // completed to standard form (Date and Message-ID added when missing,
 // RFC 6409 §8); header fields with 8-bit octets are refused unless the
 // transaction uses SMTPUTF8 (RFC 6532); and each user may submit a limited
-// number of messages per hour. Accepted messages go where Inbound would send
-// them: Policy decides, local recipients are delivered and remote ones
-// queued. Set smtp.Server.RequireAuth on the server too, so that MAIL
+// number of messages per hour, with a limited number of recipients each.
+// Accepted messages go where Inbound would send them: Policy decides, local
+// recipients are delivered and remote ones queued. Set smtp.Server.RequireAuth on the server too, so that MAIL
 // before AUTH gets 530.
 type Submission struct {
 	Inbound
@@ -37,6 +37,10 @@ type Submission struct {
 	// MaxMessagesPerHour limits each user's submissions. Zero means 1000;
 	// negative means unlimited.
 	MaxMessagesPerHour int
+	// MaxRecipients limits the recipients of one submitted message; more
+	// get 452 4.5.3. Zero means 100; negative means unlimited. (The SMTP
+	// server's own MaxRecipients also applies.)
+	MaxRecipients int
 	// MaxHeaderBytes bounds the header section that is checked and
 	// completed. Zero means 256 KiB.
 	MaxHeaderBytes int
@@ -50,10 +54,11 @@ type Submission struct {
 
 // Errors Submission returns.
 var (
-	ErrSenderNotAllowed = &smtp.Error{Code: 553, EnhancedCode: "5.7.1", Message: "Sender address not owned by the authenticated user"}
-	ErrRateLimited      = &smtp.Error{Code: 450, EnhancedCode: "4.7.0", Message: "Too many messages, try again later"}
-	ErrHeader8Bit       = &smtp.Error{Code: 554, EnhancedCode: "5.6.7", Message: "Non-ASCII header requires SMTPUTF8"}
-	ErrHeaderTooBig     = &smtp.Error{Code: 552, EnhancedCode: "5.3.4", Message: "Header section too large"}
+	ErrSenderNotAllowed  = &smtp.Error{Code: 553, EnhancedCode: "5.7.1", Message: "Sender address not owned by the authenticated user"}
+	ErrRateLimited       = &smtp.Error{Code: 450, EnhancedCode: "4.7.0", Message: "Too many messages, try again later"}
+	ErrHeader8Bit        = &smtp.Error{Code: 554, EnhancedCode: "5.6.7", Message: "Non-ASCII header requires SMTPUTF8"}
+	ErrHeaderTooBig      = &smtp.Error{Code: 552, EnhancedCode: "5.3.4", Message: "Header section too large"}
+	ErrTooManyRecipients = &smtp.Error{Code: 452, EnhancedCode: "4.5.3", Message: "Too many recipients for one message"}
 )
 
 // NewSession implements smtp.Backend.
@@ -78,6 +83,17 @@ func (s *subSession) Mail(ctx context.Context, from smtp.Path, opts *smtp.MailOp
 		return ErrRateLimited
 	}
 	return s.inSession.Mail(ctx, from, opts)
+}
+
+func (s *subSession) Rcpt(ctx context.Context, to smtp.Path, opts *smtp.RcptOptions) error {
+	max := s.sub.MaxRecipients
+	if max == 0 {
+		max = 100
+	}
+	if max > 0 && len(s.rcpts) >= max {
+		return ErrTooManyRecipients
+	}
+	return s.inSession.Rcpt(ctx, to, opts)
 }
 
 // LMTPData is not offered on submission.

@@ -156,3 +156,37 @@ func TestSubmissionSigns(t *testing.T) {
 		t.Fatalf("signed message:\n%s", b)
 	}
 }
+
+func TestSubmissionRecipientLimit(t *testing.T) {
+	f, sub := newSubmission(t, 0)
+	sub.MaxRecipients = 2
+	c, err := net.Dial("tcp", f.addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	r := bufio.NewReader(c)
+	cmd := func(s string) string {
+		if s != "" {
+			io.WriteString(c, s+"\r\n")
+		}
+		for {
+			line, err := r.ReadString('\n')
+			if err != nil {
+				t.Fatal(err)
+			}
+			if line[3] == ' ' {
+				return strings.TrimSpace(line)
+			}
+		}
+	}
+	cmd("")
+	cmd("EHLO client.example")
+	cmd("AUTH PLAIN " + base64.StdEncoding.EncodeToString([]byte("\x00alice\x00secret")))
+	cmd("MAIL FROM:<alice@example.com>")
+	cmd("RCPT TO:<a@remote.example>")
+	cmd("RCPT TO:<b@remote.example>")
+	if got := cmd("RCPT TO:<c@remote.example>"); !strings.HasPrefix(got, "452 4.5.3") {
+		t.Fatalf("third recipient: %s", got)
+	}
+}
