@@ -80,3 +80,53 @@ func TestDelivererLocal(t *testing.T) {
 		}
 	}
 }
+
+// TestDeliverer5xxReportToLocalSender: a remote 5yz for a local sender's
+// message puts the failure report in the sender's own mailbox, not on the
+// wire.
+func TestDeliverer5xxReportToLocalSender(t *testing.T) {
+	port := freePort(t)
+	c := &captureBackend{rcpt: func(_ *smtp.ConnInfo, to smtp.Path) error {
+		return &smtp.Error{Code: 550, EnhancedCode: "5.1.1", Message: "no such mailbox here"}
+	}}
+	serveSMTP(t, &smtp.Server{Hostname: "mx.example.test", Backend: c, Logger: testLogger()}, "127.0.0.1", port, false)
+	r := newRig(t, dlZone(), port)
+	store := memstore.New(nil)
+	defer store.Close()
+	r.d.Local, r.d.Mailboxes = testPolicy(), store
+
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	u, err := store.User(ctx, "alice")
+	if err != nil {
+		t.Fatal(err)
+	}
+	mb, err := u.Open(ctx, mailbox.Inbox, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer mb.Close()
+	sub, err := mb.Watch(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer sub.Close()
+
+	r.start(t)
+	r.enqueue(t, "alice@example.com", []string{"bad@example.test"}, testMessage("doomed", 500), nil)
+	if _, err := sub.Wait(ctx); err != nil {
+		t.Fatal(err)
+	}
+	got := (&fixture{store: store}).inbox(t, "alice")
+	if len(got) != 1 {
+		t.Fatalf("alice has %d messages", len(got))
+	}
+	for _, want := range []string{"Return-Path: <>", "multipart/report", "bad@example.test", "5.1.1", "no such mailbox here"} {
+		if !strings.Contains(got[0], want) {
+			t.Errorf("report lacks %q:\n%s", want, got[0])
+		}
+	}
+	if n := len(c.got()); n != 0 {
+		t.Fatalf("remote server got %d messages; the report should stay local", n)
+	}
+}
