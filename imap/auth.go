@@ -4,7 +4,7 @@ import (
 	"context"
 	"encoding/base64"
 	"errors"
-	"net"
+	"github.com/postyard/postyard/internal/serve"
 	"time"
 
 	"github.com/postyard/postyard/auth"
@@ -152,7 +152,7 @@ func (c *conn) authResult(ctx context.Context, name string, err error) error {
 		c.logger().Error("opening the user's mailboxes failed", "err", err)
 		return no("UNAVAILABLE", "Temporary failure, try again later")
 	}
-	c.s.thr.Success(addrIP(c.remote))
+	c.s.thr.Success(serve.AddrIP(c.remote))
 	c.user, c.u, c.state = name, u, authenticated
 	c.log = nil
 	return &okResult{code: "CAPABILITY " + c.capabilities(), text: "Logged in"}
@@ -160,7 +160,7 @@ func (c *conn) authResult(ctx context.Context, name string, err error) error {
 
 func (c *conn) authFailed(ctx context.Context) error {
 	c.authFails++
-	if d := c.s.thr.Failure(addrIP(c.remote)); d > 0 {
+	if d := c.s.thr.Failure(serve.AddrIP(c.remote)); d > 0 {
 		t := time.NewTimer(d)
 		select {
 		case <-t.C:
@@ -174,19 +174,4 @@ func (c *conn) authFailed(ctx context.Context) error {
 		return errClose
 	}
 	return no("AUTHENTICATIONFAILED", "Authentication failed")
-}
-
-// addrIP returns the IP of a TCP address, or the address's string form.
-func addrIP(a net.Addr) string {
-	if a == nil {
-		return ""
-	}
-	if t, ok := a.(*net.TCPAddr); ok {
-		return t.IP.String()
-	}
-	host, _, err := net.SplitHostPort(a.String())
-	if err != nil {
-		return a.String()
-	}
-	return host
 }

@@ -95,19 +95,12 @@ func (c *conn) releaseBufs() {
 
 func (c *conn) logger() *slog.Logger {
 	if c.log == nil {
-		c.log = c.s.logger().With("proto", "imap", "conn", c.c.ID(), "remote", addrString(c.remote))
+		c.log = c.s.logger().With("proto", "imap", "conn", c.c.ID(), "remote", serve.AddrString(c.remote))
 		if c.user != "" {
 			c.log = c.log.With("user", c.user)
 		}
 	}
 	return c.log
-}
-
-func addrString(a net.Addr) string {
-	if a == nil {
-		return ""
-	}
-	return a.String()
 }
 
 // deadline sets the connection's deadline d from now (none if d is 0).

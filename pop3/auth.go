@@ -8,7 +8,7 @@ import (
 	"encoding/base64"
 	"encoding/hex"
 	"errors"
-	"net"
+	"github.com/postyard/postyard/internal/serve"
 	"os"
 	"strconv"
 	"strings"
@@ -198,22 +198,7 @@ func (c *conn) authFailed(ctx context.Context, err error) error {
 	return nil
 }
 
-func (c *conn) throttleKey() string { return addrIP(c.info.RemoteAddr) }
-
-// addrIP returns the IP of a TCP address, or the address's string form.
-func addrIP(a net.Addr) string {
-	if a == nil {
-		return ""
-	}
-	if t, ok := a.(*net.TCPAddr); ok {
-		return t.IP.String()
-	}
-	host, _, err := net.SplitHostPort(a.String())
-	if err != nil {
-		return a.String()
-	}
-	return host
-}
+func (c *conn) throttleKey() string { return serve.AddrIP(c.info.RemoteAddr) }
 
 // login opens the authenticated user's maildrop and enters the
 // TRANSACTION state (RFC 1939 §4). If the user's policy refuses the login,

@@ -4,7 +4,7 @@ import (
 	"context"
 	"encoding/base64"
 	"errors"
-	"net"
+	"github.com/postyard/postyard/internal/serve"
 	"strings"
 	"time"
 
@@ -122,19 +122,4 @@ func (c *conn) authFailed(ctx context.Context, err error) error {
 	return nil
 }
 
-func (c *conn) throttleKey() string { return addrIP(c.info.RemoteAddr) }
-
-// addrIP returns the IP of a TCP address, or the address's string form.
-func addrIP(a net.Addr) string {
-	if a == nil {
-		return ""
-	}
-	if t, ok := a.(*net.TCPAddr); ok {
-		return t.IP.String()
-	}
-	host, _, err := net.SplitHostPort(a.String())
-	if err != nil {
-		return a.String()
-	}
-	return host
-}
+func (c *conn) throttleKey() string { return serve.AddrIP(c.info.RemoteAddr) }

@@ -8,7 +8,6 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"net"
 	"os"
 	"runtime/debug"
 	"strings"
@@ -89,19 +88,12 @@ func defDur(v, def time.Duration) time.Duration {
 // never log.
 func (c *conn) logger() *slog.Logger {
 	if c.log == nil {
-		c.log = c.s.logger().With("proto", "smtp", "conn", c.c.ID(), "remote", addrString(c.c.RemoteAddr()))
+		c.log = c.s.logger().With("proto", "smtp", "conn", c.c.ID(), "remote", serve.AddrString(c.c.RemoteAddr()))
 		if c.info.User != "" {
 			c.log = c.log.With("user", c.info.User)
 		}
 	}
 	return c.log
-}
-
-func addrString(a net.Addr) string {
-	if a == nil {
-		return ""
-	}
-	return a.String()
 }
 
 // deadline sets the connection's deadline d from now (none if d is 0).

@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/tls"
 	"errors"
+	"github.com/postyard/postyard/internal/serve"
 	"io"
 	"strconv"
 	"strings"
@@ -129,7 +130,7 @@ func (c *conn) callLMTPData(ctx context.Context, ls LMTPSession, r io.Reader) (e
 func (c *conn) appendReceived(b []byte) []byte {
 	b = append(b, "Received: from "...)
 	b = appendSanitized(b, c.info.Hello)
-	if ip := addrIP(c.info.RemoteAddr); ip != "" {
+	if ip := serve.AddrIP(c.info.RemoteAddr); ip != "" {
 		b = append(b, " (["...)
 		b = append(b, ip...)
 		b = append(b, "])"...)

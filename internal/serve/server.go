@@ -449,7 +449,7 @@ func (s *Server) serve(c *Conn, prepare func(net.Conn) (net.Conn, error), refuse
 	if prepare != nil {
 		nc, err := prepare(c.raw)
 		if err != nil {
-			s.logger().Debug("preparing connection failed", "conn", c.id, "remote", addrString(c.raw.RemoteAddr()), "err", err)
+			s.logger().Debug("preparing connection failed", "conn", c.id, "remote", AddrString(c.raw.RemoteAddr()), "err", err)
 			return err
 		}
 		c.mu.Lock()
@@ -464,7 +464,7 @@ func (s *Server) serve(c *Conn, prepare func(net.Conn) (net.Conn, error), refuse
 	}
 	defer func() {
 		if r := recover(); r != nil {
-			s.logger().Error("panic serving connection", "conn", c.id, "remote", addrString(c.Conn.RemoteAddr()),
+			s.logger().Error("panic serving connection", "conn", c.id, "remote", AddrString(c.Conn.RemoteAddr()),
 				"panic", r, "stack", string(debug.Stack()))
 			err = fmt.Errorf("serve: panic in Handle: %v", r)
 		}
@@ -475,7 +475,7 @@ func (s *Server) serve(c *Conn, prepare func(net.Conn) (net.Conn, error), refuse
 
 func (s *Server) refuse(c *Conn, reason error) {
 	nc := c.Conn // owned by this goroutine; Handle never ran
-	s.logger().Info("connection refused", "conn", c.id, "remote", addrString(nc.RemoteAddr()), "reason", reason.Error())
+	s.logger().Info("connection refused", "conn", c.id, "remote", AddrString(nc.RemoteAddr()), "reason", reason.Error())
 	if s.Refuse == nil {
 		return
 	}
@@ -529,13 +529,6 @@ func ipKey(a net.Addr) string {
 		return ip.Unmap().WithZone("").String()
 	}
 	return host
-}
-
-func addrString(a net.Addr) string {
-	if a == nil {
-		return ""
-	}
-	return a.String()
 }
 
 // isTemporary reports whether an Accept error is worth retrying.
