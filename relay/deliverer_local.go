@@ -1,9 +1,7 @@
 package relay
 
 import (
-	"bytes"
 	"context"
-	"io"
 	"log/slog"
 	"time"
 
@@ -50,44 +48,44 @@ func (d *Deliverer) deliverLocal(ctx context.Context, m *queue.Message, rcpts []
 	if len(users) == 0 {
 		return out
 	}
-	fail := func(err error) []queue.Outcome {
-		done := map[int]bool{}
-		for _, k := range owner {
-			if !done[k] {
-				done[k] = true
-				out = append(out, outcomeFor(rcpts[k], replyError(localError(err), "local")))
-			}
+	errs, err := d.deliverCopies(ctx, m, users)
+	if err != nil {
+		errs = make([]error, len(users))
+		for j := range errs {
+			errs[j] = err
 		}
-		return out
-	}
-	content, err := d.Queue.Open(ctx, m.ID)
-	if err != nil {
-		return fail(err)
-	}
-	defer content.Close()
-	rp := []byte("Return-Path: <" + m.Envelope.From.String() + ">\r\n")
-	errs, err := d.Mailboxes.Deliver(ctx, io.MultiReader(bytes.NewReader(rp), content), users)
-	if err != nil {
-		return fail(err)
 	}
 	// A recipient is delivered when all its users' copies are.
-	firstErr := make(map[int]error)
+	failed := make(map[int]error)
 	for j, k := range owner {
-		if errs[j] != nil && firstErr[k] == nil {
-			firstErr[k] = errs[j]
-		}
-		if _, ok := firstErr[k]; !ok {
-			firstErr[k] = nil
+		if errs[j] != nil && failed[k] == nil {
+			failed[k] = errs[j]
 		}
 	}
-	for k, err := range firstErr {
-		if err != nil {
+	done := make(map[int]bool)
+	for _, k := range owner {
+		if done[k] {
+			continue
+		}
+		done[k] = true
+		if err := failed[k]; err != nil {
 			out = append(out, outcomeFor(rcpts[k], replyError(localError(err), "local")))
 		} else {
 			out = append(out, queue.Delivered(rcpts[k], "local"))
 		}
 	}
 	return out
+}
+
+// deliverCopies stores the queued message, with a Return-Path
+// (RFC 5321 §4.4), for each user: one error per user, or an error for all.
+func (d *Deliverer) deliverCopies(ctx context.Context, m *queue.Message, users []mailbox.Recipient) ([]error, error) {
+	content, err := d.Queue.Open(ctx, m.ID)
+	if err != nil {
+		return nil, err
+	}
+	defer content.Close()
+	return d.Mailboxes.Deliver(ctx, withReturnPath(m.Envelope.From, content), users)
 }
 
 // outcomeFor turns a delivery error into a permanent or temporary outcome.

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"io"
 	"log/slog"
+	"strings"
 	"time"
 
 	"github.com/postyard/postyard/mailbox"
@@ -249,8 +250,7 @@ func (s *inSession) enqueue(ctx context.Context, env *queue.Envelope, r io.Reade
 // deliverLocal stores the message, with a Return-Path (RFC 5321 §4.4), in
 // the users' mailboxes.
 func (s *inSession) deliverLocal(ctx context.Context, r io.Reader, users []mailbox.Recipient) ([]error, error) {
-	rp := []byte("Return-Path: <" + s.from.String() + ">\r\n")
-	errs, err := s.in.Deliverer.Deliver(ctx, io.MultiReader(bytes.NewReader(rp), r), users)
+	errs, err := s.in.Deliverer.Deliver(ctx, withReturnPath(s.from, r), users)
 	if err != nil {
 		var se *smtp.Error
 		if errors.As(err, &se) {
@@ -267,13 +267,18 @@ func (s *inSession) deliverLocal(ctx context.Context, r io.Reader, users []mailb
 	return errs, nil
 }
 
-// localError maps a mailbox error to an SMTP reply.
+// withReturnPath prepends the Return-Path header that final delivery adds
+// (RFC 5321 §4.4).
+func withReturnPath(from smtp.Path, r io.Reader) io.Reader {
+	return io.MultiReader(strings.NewReader("Return-Path: <"+from.String()+">\r\n"), r)
+}
+
+// localError turns a delivery error into an SMTP reply: a mailbox.Error
+// carries its own (e.g. 552 5.2.2 for ErrOverQuota); anything else is a
+// temporary local problem.
 func localError(err error) error {
-	switch {
-	case errors.Is(err, mailbox.ErrOverQuota):
-		return &smtp.Error{Code: 552, EnhancedCode: "5.2.2", Message: "Mailbox full", Err: err}
-	case errors.Is(err, mailbox.ErrNoSuchUser):
-		return &smtp.Error{Code: 550, EnhancedCode: "5.1.1", Message: "No such user here", Err: err}
+	if e := mailbox.AsError(err); e != nil && e.SMTPCode != 0 {
+		return &smtp.Error{Code: e.SMTPCode, EnhancedCode: e.SMTPEnhanced, Message: e.Message, Err: err}
 	}
 	var se *smtp.Error
 	if errors.As(err, &se) {
