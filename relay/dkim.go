@@ -15,7 +15,6 @@ import (
 	"fmt"
 	"io"
 	"net/mail"
-	"os"
 	"strings"
 	"time"
 
@@ -386,58 +385,4 @@ func (c *ctxReader) Read(p []byte) (int, error) {
 		return 0, err
 	}
 	return c.r.Read(p)
-}
-
-// spool keeps what is written to it: up to mem octets in memory, the rest
-// in a temporary file. mem 0 means DefaultSpoolMemory, negative unlimited.
-type spool struct {
-	mem  int64
-	dir  string
-	buf  bytes.Buffer
-	file *os.File
-}
-
-func (s *spool) Write(p []byte) (int, error) {
-	if s.file != nil {
-		return s.file.Write(p)
-	}
-	limit := s.mem
-	if limit == 0 {
-		limit = DefaultSpoolMemory
-	}
-	if limit < 0 || int64(s.buf.Len()+len(p)) <= limit {
-		return s.buf.Write(p)
-	}
-	f, err := os.CreateTemp(s.dir, "postyard-spool-*")
-	if err != nil {
-		return 0, err
-	}
-	s.file = f
-	if _, err := f.Write(s.buf.Bytes()); err != nil {
-		return 0, err
-	}
-	s.buf = bytes.Buffer{}
-	return f.Write(p)
-}
-
-// Reader returns the spooled content from the start.
-func (s *spool) Reader() (io.Reader, error) {
-	if s.file == nil {
-		return bytes.NewReader(s.buf.Bytes()), nil
-	}
-	if _, err := s.file.Seek(0, io.SeekStart); err != nil {
-		return nil, err
-	}
-	return s.file, nil
-}
-
-// Close removes the temporary file, if any.
-func (s *spool) Close() error {
-	if s.file == nil {
-		return nil
-	}
-	name := s.file.Name()
-	err := s.file.Close()
-	s.file = nil
-	return errors.Join(err, os.Remove(name))
 }

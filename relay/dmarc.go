@@ -12,34 +12,6 @@ import (
 	"github.com/postyard/postyard/dnsmx"
 )
 
-// Action is what to do with a message after its checks.
-type Action int
-
-const (
-	// ActionDefault, in a Verifier field, means that field's default.
-	ActionDefault Action = iota
-	// ActionAccept delivers the message as usual.
-	ActionAccept
-	// ActionQuarantine delivers the message to the recipient's Junk
-	// folder (or holds it), as RFC 7489 §6.3 p=quarantine asks.
-	ActionQuarantine
-	// ActionReject refuses the message at the end of DATA with 550 5.7.1
-	// (RFC 7489 §6.7, §10.3).
-	ActionReject
-)
-
-func (a Action) String() string {
-	switch a {
-	case ActionAccept:
-		return "accept"
-	case ActionQuarantine:
-		return "quarantine"
-	case ActionReject:
-		return "reject"
-	}
-	return "default"
-}
-
 // OrganizationalDomain returns the organizational domain of domain (RFC
 // 7489 §3.2): the public suffix plus one label, from the Public Suffix
 // List compiled into golang.org/x/net/publicsuffix. A domain that is

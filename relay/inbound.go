@@ -35,13 +35,41 @@ type Inbound struct {
 	// messages whose DMARC policy says reject. (Quarantine is recorded in the
 	// header; filing into Junk comes with the filter chain.)
 	Verifier *Verifier
+	// Filters run in order at MAIL FROM, at each RCPT TO that Policy
+	// accepted, and at the end of DATA, after the Verifier; see Filter.
+	Filters []Filter
+	// QuarantineMailbox is where local copies of quarantined messages go
+	// (a DMARC p=quarantine failure, a filter's ActionQuarantine); a user
+	// without that mailbox gets them in INBOX. Queued copies of a
+	// quarantined message are held (queue.Queue.Hold) for an
+	// administrator. "" means "Junk".
+	QuarantineMailbox string
+	// SpoolMemory bounds how much of a message is held in memory while the
+	// Verifier and Filters check it; the rest goes to a temporary file in
+	// TempDir. Zero means DefaultSpoolMemory (1 MiB); negative means all
+	// in memory. TempDir "" means os.TempDir().
+	SpoolMemory int64
+	TempDir     string
 	// Logger; nil means slog.Default().
 	Logger *slog.Logger
 }
 
 // NewSession implements smtp.Backend.
 func (in *Inbound) NewSession(ctx context.Context, c *smtp.ConnInfo) (smtp.Session, error) {
-	return &inSession{in: in, info: c}, nil
+	return in.newSession(ctx, c, false)
+}
+
+func (in *Inbound) newSession(ctx context.Context, c *smtp.ConnInfo, submission bool) (*inSession, error) {
+	s := &inSession{in: in, info: c}
+	if len(in.Filters) > 0 {
+		ch, err := newChain(ctx, in.Filters, c, in.logger())
+		if err != nil {
+			return nil, err
+		}
+		ch.tx.Submission = submission
+		s.chain = ch
+	}
+	return s, nil
 }
 
 func (in *Inbound) logger() *slog.Logger {
@@ -61,6 +89,12 @@ type inSession struct {
 	rcpts []inRcpt
 	// hdr is the header section of the last message, for failure reports.
 	hdr []byte
+	// chain runs the filters; nil without any.
+	chain *chain
+	// quarantine is set when the checks quarantined the current message.
+	quarantine bool
+	// source reopens the current message, when it is spooled.
+	source func() io.Reader
 }
 
 type inRcpt struct {
@@ -71,6 +105,9 @@ type inRcpt struct {
 
 func (s *inSession) Mail(ctx context.Context, from smtp.Path, opts *smtp.MailOptions) error {
 	s.from, s.opts, s.rcpts = from, *opts, nil
+	if s.chain != nil {
+		return s.chain.mail(ctx, from, &s.opts)
+	}
 	return nil
 }
 
@@ -82,17 +119,33 @@ func (s *inSession) Rcpt(ctx context.Context, to smtp.Path, opts *smtp.RcptOptio
 	if len(d.Forward) > 0 && s.in.Queue == nil {
 		return ErrRelayDenied
 	}
+	if s.chain != nil {
+		if err := s.chain.rcpt(ctx, to); err != nil {
+			return err
+		}
+	}
 	s.rcpts = append(s.rcpts, inRcpt{to: to, opts: *opts, decision: d})
 	return nil
 }
 
-func (s *inSession) Reset(ctx context.Context) { s.rcpts = nil }
-func (s *inSession) Close() error              { return nil }
+func (s *inSession) Reset(ctx context.Context) {
+	s.rcpts = nil
+	if s.chain != nil {
+		s.chain.reset(ctx)
+	}
+}
+
+func (s *inSession) Close() error {
+	if s.chain != nil {
+		s.chain.close()
+	}
+	return nil
+}
 
 // Data implements smtp.Session.
 func (s *inSession) Data(ctx context.Context, r io.Reader) (string, error) {
-	r, done, err := s.verify(ctx, r)
-	if err != nil {
+	r, done, err := s.check(ctx, r)
+	if err != nil || r == nil {
 		return "", err
 	}
 	defer done()
@@ -119,31 +172,68 @@ func (s *inSession) Data(ctx context.Context, r io.Reader) (string, error) {
 
 // LMTPData implements smtp.LMTPSession: one result per recipient.
 func (s *inSession) LMTPData(ctx context.Context, r io.Reader) ([]error, error) {
-	r, done, err := s.verify(ctx, r)
+	r, done, err := s.check(ctx, r)
 	if err != nil {
 		return nil, err
+	}
+	if r == nil {
+		return make([]error, len(s.rcpts)), nil
 	}
 	defer done()
 	errs, _, err := s.deliver(ctx, r)
 	return errs, err
 }
 
-// verify runs the Verifier, if any: it returns the message with its
-// Authentication-Results header, and a function that releases it.
-func (s *inSession) verify(ctx context.Context, r io.Reader) (io.Reader, func(), error) {
+// check runs the Verifier and the Filters, if any. It returns the message
+// to deliver, with the fields they added, and a function that releases it;
+// or a nil reader for a message a filter discarded.
+func (s *inSession) check(ctx context.Context, r io.Reader) (io.Reader, func(), error) {
+	s.quarantine, s.source = false, nil
 	v := s.in.Verifier
-	if v == nil {
+	if v == nil && s.chain == nil {
 		return r, func() {}, nil
 	}
-	checked, res, err := v.Check(ctx, s.info, s.from, r)
+	var (
+		m   *Message
+		res *AuthResults
+		err error
+	)
+	if v != nil {
+		m, res, err = v.check(ctx, s.info, s.from, r, s.in.SpoolMemory, s.in.TempDir)
+	} else {
+		m, err = readMessage(r, s.in.SpoolMemory, s.in.TempDir, DefaultMaxHeaderBytes, nil)
+	}
 	if err != nil {
 		return nil, nil, err
 	}
-	if e := res.Reply(); e != nil {
-		checked.Close()
-		return nil, nil, e
+	release := func() {
+		if err := m.close(); err != nil {
+			s.in.logger().Warn("spool not removed", "err", err)
+		}
 	}
-	return checked, func() { checked.Close() }, nil
+	if res != nil {
+		if e := res.Reply(); e != nil {
+			release()
+			return nil, nil, e
+		}
+		s.quarantine = res.Action == ActionQuarantine
+	}
+	open := m.Open
+	if ch := s.chain; ch != nil {
+		if err := ch.data(ctx, m); err != nil {
+			release()
+			return nil, nil, err
+		}
+		if ch.discard {
+			release()
+			s.in.logger().Info("message discarded by a filter", "from", s.from.String(), "rcpts", len(s.rcpts))
+			return nil, nil, nil
+		}
+		s.quarantine = s.quarantine || ch.quarantine
+		open = func() io.Reader { return ch.withHeaders(m.Open()) }
+	}
+	s.source = open
+	return open(), release, nil
 }
 
 // deliver stores the message for every accepted recipient. It returns one
@@ -165,7 +255,7 @@ func (s *inSession) deliver(ctx context.Context, r io.Reader) ([]error, string, 
 			if !ok {
 				j = len(users)
 				seenUsr[u] = j
-				users = append(users, mailbox.Recipient{User: u})
+				users = append(users, mailbox.Recipient{User: u, Mailbox: s.mailbox()})
 			}
 			userOf[i] = append(userOf[i], j)
 		}
@@ -244,13 +334,41 @@ func (s *inSession) enqueue(ctx context.Context, env *queue.Envelope, r io.Reade
 		s.in.logger().Error("enqueue failed", "err", err)
 		return "", smtp.ErrTemporary
 	}
+	if s.quarantine {
+		// The message is in the queue already: it must not stay there
+		// unheld, so a failed hold is a failed delivery (the client
+		// retries).
+		if err := s.in.Queue.Hold(ctx, id); err != nil {
+			s.in.logger().Error("quarantined message not held; deleting it", "queue_id", id, "err", err)
+			if err := s.in.Queue.Delete(ctx, id); err != nil {
+				s.in.logger().Error("quarantined message not deleted", "queue_id", id, "err", err)
+			}
+			return "", smtp.ErrTemporary
+		}
+		s.in.logger().Info("quarantined message held in the queue", "queue_id", id)
+	}
 	return string(id), nil
+}
+
+// mailbox is the mailbox local copies go to: INBOX, or the quarantine
+// mailbox.
+func (s *inSession) mailbox() string {
+	if !s.quarantine {
+		return ""
+	}
+	if s.in.QuarantineMailbox != "" {
+		return s.in.QuarantineMailbox
+	}
+	return "Junk"
 }
 
 // deliverLocal stores the message, with a Return-Path (RFC 5321 §4.4), in
 // the users' mailboxes.
 func (s *inSession) deliverLocal(ctx context.Context, r io.Reader, users []mailbox.Recipient) ([]error, error) {
 	errs, err := s.in.Deliverer.Deliver(ctx, withReturnPath(s.from, r), users)
+	if err == nil {
+		err = s.inboxFallback(ctx, users, errs)
+	}
 	if err != nil {
 		var se *smtp.Error
 		if errors.As(err, &se) {
@@ -265,6 +383,30 @@ func (s *inSession) deliverLocal(ctx context.Context, r io.Reader, users []mailb
 		}
 	}
 	return errs, nil
+}
+
+// inboxFallback delivers to INBOX the copies for users that lack the
+// quarantine mailbox, updating errs.
+func (s *inSession) inboxFallback(ctx context.Context, users []mailbox.Recipient, errs []error) error {
+	var again []mailbox.Recipient
+	var idx []int
+	for i, u := range users {
+		if u.Mailbox != "" && errors.Is(errs[i], mailbox.ErrNoSuchMailbox) {
+			again = append(again, mailbox.Recipient{User: u.User, Options: u.Options})
+			idx = append(idx, i)
+		}
+	}
+	if len(again) == 0 || s.source == nil {
+		return nil
+	}
+	errs2, err := s.in.Deliverer.Deliver(ctx, withReturnPath(s.from, s.source()), again)
+	if err != nil {
+		return err
+	}
+	for j, i := range idx {
+		errs[i] = errs2[j]
+	}
+	return nil
 }
 
 // withReturnPath prepends the Return-Path header that final delivery adds

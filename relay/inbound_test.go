@@ -24,15 +24,19 @@ type fixture struct {
 	addr  string
 }
 
-func newFixture(t *testing.T) *fixture {
+func newFixture(t *testing.T, opts ...func(*relay.Inbound)) *fixture {
 	t.Helper()
 	f := &fixture{store: memstore.New(nil), q: memqueue.New(&queue.Options{Hostname: "mx.example.com"})}
 	t.Cleanup(func() { f.q.Close(); f.store.Close() })
 	pol := testPolicy()
 	pol.TrustedNetworks = []netip.Prefix{netip.MustParsePrefix("127.0.0.2/32")}
+	in := &relay.Inbound{Policy: pol, Deliverer: f.store, Queue: f.q, Logger: slog.New(slog.DiscardHandler)}
+	for _, o := range opts {
+		o(in)
+	}
 	srv := &smtp.Server{
 		Hostname: "mx.example.com",
-		Backend:  &relay.Inbound{Policy: pol, Deliverer: f.store, Queue: f.q, Logger: slog.New(slog.DiscardHandler)},
+		Backend:  in,
 		Logger:   slog.New(slog.DiscardHandler),
 	}
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
@@ -93,14 +97,17 @@ func (f *fixture) send(t *testing.T, localIP, from string, to []string, body str
 }
 
 // inbox returns the INBOX contents of a user.
-func (f *fixture) inbox(t *testing.T, user string) []string {
+func (f *fixture) inbox(t *testing.T, user string) []string { return f.folder(t, user, "INBOX") }
+
+// folder returns the contents of a user's mailbox.
+func (f *fixture) folder(t *testing.T, user, name string) []string {
 	t.Helper()
 	ctx := context.Background()
 	u, err := f.store.User(ctx, user)
 	if err != nil {
 		t.Fatal(err)
 	}
-	mb, err := u.Open(ctx, "INBOX", nil)
+	mb, err := u.Open(ctx, name, nil)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -63,7 +63,11 @@ var (
 
 // NewSession implements smtp.Backend.
 func (sub *Submission) NewSession(ctx context.Context, c *smtp.ConnInfo) (smtp.Session, error) {
-	return &subSession{inSession: inSession{in: &sub.Inbound, info: c}, sub: sub}, nil
+	in, err := sub.Inbound.newSession(ctx, c, true)
+	if err != nil {
+		return nil, err
+	}
+	return &subSession{inSession: *in, sub: sub}, nil
 }
 
 type subSession struct {

@@ -152,36 +152,35 @@ func orAction(a, def Action) Action {
 // temporary file); the caller must Close the returned reader, which
 // removes the spool. The caller keeps ownership of msg.
 func (v *Verifier) Check(ctx context.Context, info *smtp.ConnInfo, from smtp.Path, msg io.Reader) (io.ReadCloser, *AuthResults, error) {
-	sp := &spool{mem: v.SpoolMemory, dir: v.TempDir}
-	res, err := v.Verify(ctx, info, from, io.TeeReader(msg, sp))
-	if err == nil {
-		_, err = io.Copy(sp, msg) // whatever DKIM did not read
-	}
+	m, res, err := v.check(ctx, info, from, msg, v.SpoolMemory, v.TempDir)
 	if err != nil {
-		sp.Close()
 		return nil, nil, err
 	}
-	r, err := sp.Reader()
+	return &messageReader{m.Open(), m}, res, nil
+}
+
+// check verifies msg and returns it spooled (mem octets in memory, the rest
+// in dir), with its Authentication-Results field.
+func (v *Verifier) check(ctx context.Context, info *smtp.ConnInfo, from smtp.Path, msg io.Reader, mem int64, dir string) (*Message, *AuthResults, error) {
+	var res *AuthResults
+	m, err := readMessage(msg, mem, dir, -1, func(r io.Reader) (err error) {
+		res, err = v.Verify(ctx, info, from, r)
+		return err
+	})
 	if err != nil {
-		sp.Close()
 		return nil, nil, err
 	}
-	pr, pw := io.Pipe()
-	go func() {
-		pw.CloseWithError(res.WriteMessage(pw, r))
-	}()
-	return &spoolReader{pr, sp}, res, nil
+	m.head = append([]byte(res.Header()), stripAuthResults(m.head, res.AuthServID)...)
+	return m, res, nil
 }
 
-type spoolReader struct {
-	*io.PipeReader
-	sp *spool
+// messageReader reads a Message and removes it on Close.
+type messageReader struct {
+	io.Reader
+	m *Message
 }
 
-func (s *spoolReader) Close() error {
-	s.PipeReader.CloseWithError(io.ErrClosedPipe) // stops the writer
-	return s.sp.Close()
-}
+func (r *messageReader) Close() error { return r.m.close() }
 
 // WriteMessage writes r's Authentication-Results field and then msg, with
 // any Authentication-Results field claiming r.AuthServID removed (RFC
