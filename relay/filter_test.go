@@ -207,7 +207,7 @@ func (failingFilter) Data(ctx context.Context, tx *relay.Transaction, m *relay.M
 	return relay.Verdict{}, nil
 }
 func (failingFilter) Reset(ctx context.Context) {}
-func (f failingFilter) Close() error           { *f.closed++; return nil }
+func (f failingFilter) Close() error            { *f.closed++; return nil }
 
 func TestFilterErrorTempfails(t *testing.T) {
 	closed := 0
