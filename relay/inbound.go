@@ -38,6 +38,8 @@ type Inbound struct {
 	// Filters run in order at MAIL FROM, at each RCPT TO that Policy
 	// accepted, and at the end of DATA, after the Verifier; see Filter.
 	Filters []Filter
+	// Archive, if set, keeps a copy of every accepted message.
+	Archive *Archive
 	// QuarantineMailbox is where local copies of quarantined messages go
 	// (a DMARC p=quarantine failure, a filter's ActionQuarantine); a user
 	// without that mailbox gets them in INBOX. Queued copies of a
@@ -275,6 +277,16 @@ func (s *inSession) deliver(ctx context.Context, r io.Reader) ([]error, string, 
 		}
 	}
 
+	archived := -1 // index in users of the archive copy
+	if a := s.in.Archive; a != nil {
+		if a.local() {
+			archived = len(users)
+			users = append(users, mailbox.Recipient{User: a.User, Mailbox: a.Mailbox})
+		} else if !a.Address.IsNull() {
+			env.Recipients = append(env.Recipients, queue.Recipient{To: a.Address, Options: smtp.RcptOptions{Notify: smtp.NotifyNever}})
+		}
+	}
+
 	// Keep the header section for failure reports (bounded).
 	hdr := &headerTap{max: 64 << 10}
 	r = io.TeeReader(r, hdr)
@@ -314,6 +326,9 @@ func (s *inSession) deliver(ctx context.Context, r io.Reader) ([]error, string, 
 	}
 	if qerr != nil {
 		return nil, "", qerr
+	}
+	if archived >= 0 && localErrs[archived] != nil {
+		s.in.logger().Error("archive copy not stored", "err", localErrs[archived])
 	}
 	errs := make([]error, len(s.rcpts))
 	for i := range s.rcpts {
@@ -391,7 +406,7 @@ func (s *inSession) inboxFallback(ctx context.Context, users []mailbox.Recipient
 	var again []mailbox.Recipient
 	var idx []int
 	for i, u := range users {
-		if u.Mailbox != "" && errors.Is(errs[i], mailbox.ErrNoSuchMailbox) {
+		if s.quarantine && u.Mailbox == s.mailbox() && errors.Is(errs[i], mailbox.ErrNoSuchMailbox) {
 			again = append(again, mailbox.Recipient{User: u.User, Options: u.Options})
 			idx = append(idx, i)
 		}
