@@ -1,0 +1,3 @@
+require ["include", "fileinto"];
+if true { fileinto "in-returner"; return; }
+fileinto "not-reached";

@@ -1,0 +1,4 @@
+require ["include", "variables", "fileinto"];
+global "folder";
+fileinto "inc-${folder}";
+set "folder" "FromInclude";

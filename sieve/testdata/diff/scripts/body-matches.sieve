@@ -1,0 +1,3 @@
+require ["body", "fileinto"];
+if body :matches "*lunch*" { fileinto "lunch"; }
+if body :is "Pizza at noon?\r\n" { fileinto "exact"; }

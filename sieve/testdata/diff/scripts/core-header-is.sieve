@@ -1,0 +1,2 @@
+if header :is "subject" "Hello world" { discard; }
+if header :is "Subject" "hello WORLD" { redirect "ci@example.net"; }

@@ -1,0 +1,3 @@
+require "fileinto";
+if header :contains "subject" "" { fileinto "any-subject"; }
+if address :contains "from" "" { fileinto "any-from"; }

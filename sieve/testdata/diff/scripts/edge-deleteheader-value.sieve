@@ -1,0 +1,4 @@
+require ["editheader", "fileinto"];
+deleteheader :matches "subject" "*world";
+if not exists "subject" { fileinto "subject-gone"; }
+deleteheader :is "x-missing" "x";

@@ -1,0 +1,3 @@
+require "imap4flags";
+addflag ["\\seen", "\\Seen", "foo", "FOO"];
+addflag "bar foo";

@@ -1,0 +1,4 @@
+require ["include", "variables", "fileinto"];
+set "local" "main";
+include "common";
+fileinto "local-${local}";

@@ -1,0 +1,2 @@
+redirect "Some Name <named@example.org>";
+redirect "plain@example.org";

@@ -1,0 +1,2 @@
+if false { keep; } else { stop; }
+redirect "never@example.net";

@@ -1,0 +1,3 @@
+require ["variables", "fileinto"];
+set "MyVar" "one";
+fileinto "${myvar}-${MYVAR}";

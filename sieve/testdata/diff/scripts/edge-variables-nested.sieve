@@ -1,0 +1,4 @@
+require ["variables", "fileinto"];
+set "name" "inner";
+set "inner" "value";
+fileinto "${${name}}-x";

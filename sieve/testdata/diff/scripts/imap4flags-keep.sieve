@@ -1,0 +1,3 @@
+require "imap4flags";
+addflag "$Label1";
+keep :flags ["\\Deleted"];

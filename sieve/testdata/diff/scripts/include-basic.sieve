@@ -1,0 +1,4 @@
+require ["include", "fileinto"];
+include "common";
+include :global "spam";
+fileinto "after-include";

@@ -1,0 +1,3 @@
+require ["comparator-i;ascii-numeric", "fileinto"];
+if header :is :comparator "i;ascii-numeric" "x-priority" "01" { fileinto "p1"; }
+if header :is :comparator "i;ascii-numeric" "subject" "abc" { fileinto "inf-eq"; }

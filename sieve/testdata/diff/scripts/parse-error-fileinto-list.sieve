@@ -1,0 +1,3 @@
+# messages: m01-plain.eml
+require "fileinto";
+fileinto ["a", "b"];

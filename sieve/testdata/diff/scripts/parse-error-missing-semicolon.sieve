@@ -1,0 +1,2 @@
+# messages: m01-plain.eml
+keep

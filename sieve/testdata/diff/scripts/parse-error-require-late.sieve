@@ -1,0 +1,3 @@
+# messages: m01-plain.eml
+keep;
+require "fileinto";

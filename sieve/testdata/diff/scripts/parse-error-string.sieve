@@ -1,0 +1,2 @@
+# messages: m01-plain.eml
+if header :is "subject "x" { keep; }

@@ -1,0 +1,4 @@
+# messages: m01-plain.eml
+require "reject";
+reject text:
+no end

@@ -1,0 +1,3 @@
+# messages: m01-plain.eml
+/* never closed
+keep;

@@ -1,0 +1,2 @@
+# messages: m01-plain.eml m16-boss.eml
+keep :flags "x";

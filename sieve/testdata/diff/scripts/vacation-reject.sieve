@@ -1,0 +1,3 @@
+require ["vacation", "reject"];
+vacation "one";
+reject "no";

@@ -1,0 +1,11 @@
+require ["variables", "fileinto"];
+set "folder" "Archive";
+set "year" "2024";
+fileinto "${folder}/${year}";
+set :lower "l" "MiXeD";
+set :upper "u" "MiXeD";
+set :upperfirst "uf" "mixed";
+set :lowerfirst "lf" "MIXED";
+set :length "len" "héllo";
+set :quotewildcard "q" "a*b?c\\";
+fileinto "${l}-${u}-${uf}-${lf}-${len}-${q}";
