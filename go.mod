@@ -13,4 +13,8 @@ require (
 	golang.org/x/text v0.44.0
 )
 
-require golang.org/x/sys v0.50.0 // indirect
+require (
+	github.com/BurntSushi/toml v1.6.0 // indirect
+	github.com/emersion/go-milter v0.5.0 // indirect
+	golang.org/x/sys v0.50.0 // indirect
+)

@@ -1,0 +1,68 @@
+package main
+
+import (
+	"os"
+	"os/exec"
+	"strings"
+	"testing"
+)
+
+// TestREADMECode: the programs the README shows are the files in
+// testdata/readme, which compile (go vet type-checks them, the mailtest
+// example's test file included).
+func TestREADMECode(t *testing.T) {
+	readme, err := os.ReadFile("../../README.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct {
+		heading, file string
+		whole         bool // the block is the whole file, not a part of it
+	}{
+		{"## A receiver in 30 lines", "testdata/readme/receiver/main.go", true},
+		{"## A complete server in 60 lines", "testdata/readme/server/main.go", true},
+		{"## Testing an application that sends mail", "testdata/readme/mailtest/order_test.go", false},
+	} {
+		block, ok := codeBlockAfter(string(readme), tc.heading)
+		if !ok {
+			t.Errorf("README: no Go block after %q", tc.heading)
+			continue
+		}
+		file, err := os.ReadFile(tc.file)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if tc.whole && block != string(file) || !tc.whole && !strings.Contains(string(file), block) {
+			t.Errorf("README block after %q differs from %s:\n%s", tc.heading, tc.file, block)
+		}
+	}
+
+	goTool, err := exec.LookPath("go")
+	if err != nil {
+		t.Skip("no go command")
+	}
+	if out, err := exec.Command(goTool, "vet", "./testdata/readme/...").CombinedOutput(); err != nil {
+		t.Fatalf("go vet ./testdata/readme/...: %v\n%s", err, out)
+	}
+}
+
+// codeBlockAfter returns the first ```go block after the line that starts
+// with heading.
+func codeBlockAfter(doc, heading string) (string, bool) {
+	i := strings.Index(doc, "\n"+heading)
+	if i < 0 {
+		return "", false
+	}
+	doc = doc[i:]
+	const open = "```go\n"
+	j := strings.Index(doc, open)
+	if j < 0 {
+		return "", false
+	}
+	doc = doc[j+len(open):]
+	k := strings.Index(doc, "```")
+	if k < 0 {
+		return "", false
+	}
+	return doc[:k], true
+}
