@@ -45,7 +45,16 @@
 // (RFC 6409 with AUTH, or RFC 8314 implicit TLS), LMTP hand-off (RFC 2033),
 // and local delivery for the server's own domains.
 //
-// Not implemented yet: the filter chain (milter, spamd, clamd, DNSBL and
-// data-loss rules), archive copies, ARC, DMARC and TLS reports, 8BITMIME to
-// 7bit downgrade (such messages fail permanently instead).
+// [Filter]s run on Inbound and Submission at MAIL, RCPT and end of DATA:
+// each may accept, reject, tempfail, quarantine (local copies into Junk,
+// queued copies held), add header fields or discard. Adapters speak to the
+// tools people run: [Milter] (the Sendmail/Postfix milter protocol v6:
+// rspamd, spamass-milter, clamav-milter, OpenDKIM), [Spamd] (SpamAssassin's
+// SPAMC/1.5) and [Clamd] (ClamAV INSTREAM); built-in rules check DNS block
+// and allow lists (RFC 5782), size, attachment types and data-loss
+// patterns. [Archive] keeps a copy of every accepted message, with
+// retention.
+//
+// Not implemented: ARC (RFC 8617), DMARC and TLS reports, 8BITMIME to 7bit
+// downgrade (such messages fail permanently instead).
 package relay
