@@ -24,11 +24,8 @@ func (s *Server) newCapabilities() capabilities {
 		exts = sieve.Extensions()
 	}
 	c := capabilities{sieve: strings.Join(exts, " ")}
-	switch n := opts.Limits.MaxRedirects; {
-	case n == 0:
-		c.maxRedirects = strconv.Itoa(DefaultMaxRedirects)
-	case n > 0:
-		c.maxRedirects = strconv.Itoa(n)
+	if opts.Limits.MaxRedirects >= 0 {
+		c.maxRedirects = strconv.Itoa(opts.Limits.Resolved().MaxRedirects)
 	}
 	return c
 }

@@ -27,9 +27,6 @@ const (
 	DefaultIdleTimeout     = 10 * time.Minute
 	DefaultMaxConns        = 1000
 	DefaultMaxConnsPerIP   = 20
-	// DefaultMaxRedirects is package sieve's default Limits.MaxRedirects,
-	// announced as MAXREDIRECTS.
-	DefaultMaxRedirects = 4
 )
 
 // Server is a ManageSieve server (RFC 5804) over a [Store]. The zero value

@@ -127,7 +127,7 @@ func CompileContext(ctx context.Context, src []byte, opts *Options) (*Script, er
 	if opts == nil {
 		opts = &Options{}
 	}
-	c := &compiler{ctx: ctx, opts: opts, lim: opts.Limits.resolved(), units: map[unitKey]*unit{}}
+	c := &compiler{ctx: ctx, opts: opts, lim: opts.Limits.Resolved(), units: map[unitKey]*unit{}}
 	if opts.Extensions == nil {
 		c.enabled = func(string) bool { return true }
 	} else {

@@ -62,9 +62,9 @@ func pick(v, def int) int {
 	return v
 }
 
-// resolved returns the limits with defaults applied and negative values
+// Resolved returns the limits with defaults applied and negative values
 // replaced by the largest int.
-func (l *Limits) resolved() Limits {
+func (l *Limits) Resolved() Limits {
 	var in Limits
 	if l != nil {
 		in = *l
