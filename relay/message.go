@@ -34,8 +34,17 @@ func (m *Message) Open() io.Reader {
 	return io.MultiReader(bytes.NewReader(m.head), m.sp.section(m.off))
 }
 
-// close removes the spool.
-func (m *Message) close() error { return m.sp.Close() }
+// NewMessage reads r, a whole message with CRLF line endings, into a
+// Message the way Inbound does (up to DefaultSpoolMemory in memory, the
+// rest in a temporary file): for testing a Filter, or running one outside
+// an SMTP session. The caller must Close it.
+func NewMessage(r io.Reader) (*Message, error) {
+	return readMessage(r, 0, "", DefaultMaxHeaderBytes, nil)
+}
+
+// Close removes the spool. Filters must not close the Message they are
+// given: Inbound does.
+func (m *Message) Close() error { return m.sp.Close() }
 
 // readMessage spools r and splits off its header section, which must fit
 // in maxHeader octets (negative: unlimited). verify, if not nil, reads the

@@ -25,7 +25,7 @@ func toolMessage(t *testing.T, raw string) *Message {
 	if err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(func() { m.close() })
+	t.Cleanup(func() { m.Close() })
 	return m
 }
 

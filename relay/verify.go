@@ -180,7 +180,7 @@ type messageReader struct {
 	m *Message
 }
 
-func (r *messageReader) Close() error { return r.m.close() }
+func (r *messageReader) Close() error { return r.m.Close() }
 
 // WriteMessage writes r's Authentication-Results field and then msg, with
 // any Authentication-Results field claiming r.AuthServID removed (RFC
