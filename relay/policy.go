@@ -171,7 +171,9 @@ func (p *Policy) isLocal(to smtp.Path) (domain string, local bool, err error) {
 	}
 	if strings.HasPrefix(to.Domain, "[") {
 		lit := strings.TrimSuffix(strings.TrimPrefix(to.Domain, "["), "]")
-		lit = strings.TrimPrefix(lit, "IPv6:")
+		if len(lit) > 5 && strings.EqualFold(lit[:5], "IPv6:") { // the tag is case-insensitive (RFC 5234 §2.3)
+			lit = lit[5:]
+		}
 		ip, err := netip.ParseAddr(lit)
 		if err != nil {
 			return "", false, err

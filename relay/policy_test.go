@@ -76,6 +76,7 @@ var relayForms = []struct {
 	{"alice@Example.Com", nil, []string{"alice"}},
 	{"alice@[192.0.2.1]", nil, []string{"alice"}},
 	{"alice@[IPv6:2001:db8::1]", nil, []string{"alice"}},
+	{"alice@[ipv6:2001:DB8::1]", nil, []string{"alice"}},
 	{"anyone@XN--BCHER-KVA.EXAMPLE", nil, []string{"bob"}},
 	{"anyone@BÜCHER.example", nil, []string{"bob"}},
 	{"Postmaster", nil, []string{"postmaster"}},

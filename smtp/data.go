@@ -131,7 +131,12 @@ func (c *conn) appendReceived(b []byte) []byte {
 	b = append(b, "Received: from "...)
 	b = appendSanitized(b, c.info.Hello)
 	if ip := serve.AddrIP(c.info.RemoteAddr); ip != "" {
+		// TCP-info is an address literal (RFC 5321 §4.4, §4.1.3): IPv6
+		// addresses carry the "IPv6:" tag.
 		b = append(b, " (["...)
+		if strings.Contains(ip, ":") {
+			b = append(b, "IPv6:"...)
+		}
 		b = append(b, ip...)
 		b = append(b, "])"...)
 	}

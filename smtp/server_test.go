@@ -2,6 +2,7 @@ package smtp_test
 
 import (
 	"context"
+	"net"
 	"strings"
 	"testing"
 	"testing/synctest"
@@ -478,4 +479,31 @@ S: 553 5.1.3 Source routes, %-hacks and bang paths are not accepted
 C: RCPT TO:<user@example.com>
 S: 250 2.1.5 Ok`)
 	})
+}
+
+// TestReceivedIPv6 checks the TCP-info of the Received field is an
+// address literal with the IPv6 tag (RFC 5321 §4.4, §4.1.3).
+func TestReceivedIPv6(t *testing.T) {
+	ln, err := net.Listen("tcp", "[::1]:0")
+	if err != nil {
+		t.Skip("no IPv6 loopback:", err)
+	}
+	b := &recorder{}
+	s := newServer(b)
+	go s.Serve(ln)
+	defer s.Close()
+	c, err := smtp.Dial(context.Background(), "tcp", ln.Addr().String(), &smtp.ClientOptions{Hostname: "client.example"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	from, _, _ := smtp.ParsePath("<a@example.org>", smtp.PathOptions{})
+	to, _, _ := smtp.ParsePath("<b@example.com>", smtp.PathOptions{})
+	if _, err := c.SendMail(context.Background(), from, nil, []smtp.Rcpt{{To: to}}, strings.NewReader("Subject: x\r\n\r\nx\r\n")); err != nil {
+		t.Fatal(err)
+	}
+	msgs := b.messages()
+	if len(msgs) != 1 || !strings.HasPrefix(msgs[0].Data, "Received: from client.example ([IPv6:::1])\r\n") {
+		t.Fatalf("messages %+v", msgs)
+	}
 }
