@@ -16,7 +16,8 @@
 //	lock              flock(2)ed by the Queue that has the directory open
 //	msg/ID            message file: header record, then the content
 //	msg/ID.state      state record, once the message has changed
-//	tmp/              files being written; renamed into msg/ when complete
+//	tmp/              files being written, renamed into msg/ when complete;
+//	                  spare files (message files of removed messages) to write over
 //	quarantine/       files that failed their checks, moved out of the way
 //
 // The message file is written once and never changed. Its header
@@ -45,17 +46,27 @@
 //
 // # Durability
 //
-// Enqueue streams the content through a fixed buffer into tmp/ID (the
-// header first with a placeholder, rewritten with the length and CRC at
-// the end; a message that fits the buffer takes a single write), fsyncs
-// the file, renames it to msg/ID and fsyncs the msg directory. A change
+// Enqueue streams the content through a fixed buffer into tmp/ID, or
+// over a spare file in tmp/ (the header first with a placeholder,
+// rewritten with the length and CRC at the end; a message that fits the
+// buffer takes a single write; a spare is then cut to the new length),
+// fsyncs the file, renames it to msg/ID and fsyncs the msg directory. A change
 // of state (Complete, Hold, Release, RetryNow) writes tmp/ID.state,
 // fsyncs it, renames it over msg/ID.state and fsyncs msg/. A removal
 // (Delete, or Complete of a message whose recipients are all final)
-// unlinks msg/ID, fsyncs msg/, then unlinks msg/ID.state. Each method
-// returns only after its fsync of msg/ has ended. Open fsyncs the queue
-// directory (and its parent, if Open created it), so that the layout
-// itself is durable.
+// unlinks msg/ID, or renames it to a spare in tmp/, fsyncs msg/, then
+// unlinks msg/ID.state. Each method returns only after its fsync of
+// msg/ has ended. Open fsyncs the queue directory (and its parent, if
+// Open created it), so that the layout itself is durable.
+//
+// Spare files: a file is created and deleted per message only when
+// there is no spare. Creating and deleting files costs more than
+// writing them (an inode allocated and freed per message; ext4 without
+// a journal scans past every inode freed in the last half minute for
+// each new one, which dominated a relay's CPU time), so the message file
+// of a removed message becomes a spare, once its removal is durable and
+// if no reader from Open has it open, up to 64 spares of messages up to
+// 256 KiB.
 //
 // Group commit: the fsyncs of msg/ are made by a committer for every
 // writer waiting at the time, so concurrent Enqueues (and state changes)
@@ -89,10 +100,11 @@
 //
 // The record of a message stays on disk. Memory holds, per message, the
 // index entry: its ID, held flag, and for each pending recipient its
-// index, destination (interned at recovery) and next attempt, about 250
-// octets with the map and heap that index it (25 MiB of heap for
-// 100,000 messages); Lease, Complete, Inspect and List read the record
-// from disk.
+// index, destination (interned at recovery) and next attempt, about 270
+// octets with the map and heap that index it (about 27 MiB of heap for
+// 100,000 messages); Inspect and List read the record from disk, and so
+// do Lease and Complete, except for the records of up to 256 messages
+// just enqueued or leased, which are kept in memory until they change.
 // The due messages are kept in a binary heap keyed by when they are due
 // (or, for a leased message, when its lease expires), so choosing the
 // next one costs O(log n); messages whose destinations are backing off

@@ -31,6 +31,7 @@ type Queue struct {
 	msgDir    *os.File // for fsync
 	com       *committer
 	syncEach  bool // fsync the directory per change instead of group commit (benchmark baseline)
+	spares    sparePool
 
 	mu       sync.Mutex
 	x        index
@@ -60,6 +61,7 @@ func Open(dir string, opts *queue.Options) (_ *Queue, err error) {
 		changed:   make(chan struct{}),
 		done:      make(chan struct{}),
 	}
+	q.spares.dir = filepath.Join(dir, tmpDir)
 	q.x.msgs = make(map[queue.ID]*entry)
 	q.x.parked = make(map[string]map[*entry]struct{})
 	q.x.backoff.Schedule = q.opts.Schedule
@@ -184,8 +186,10 @@ func (q *Queue) enqueue(ctx context.Context, env *queue.Envelope, body io.Reader
 	q.mu.Lock()
 	delete(q.reserved, id)
 	if err == nil {
-		m := &queue.Message{ID: id, Envelope: h.env, Enqueued: now, Recipients: make([]queue.RecipientStatus, len(env.Recipients))}
-		q.x.add(newEntry(m))
+		m := &queue.Message{ID: id, Envelope: h.env, Size: h.size, Enqueued: now, Recipients: make([]queue.RecipientStatus, len(env.Recipients))}
+		e := newEntry(m)
+		q.x.add(e)
+		q.x.keep(e, m) // the record as it is on disk, for the first Lease
 		q.signal()
 	}
 	q.mu.Unlock()
@@ -196,7 +200,8 @@ func (q *Queue) enqueue(ctx context.Context, env *queue.Envelope, body io.Reader
 }
 
 // Lease implements [queue.Queue.Lease]. Choosing the message costs
-// O(log n); its record is then read from disk.
+// O(log n); its record is then read from disk, unless it is cached
+// (see index.keep).
 func (q *Queue) Lease(ctx context.Context, opts *queue.LeaseOptions) (*queue.Lease, error) {
 	var o queue.LeaseOptions
 	if opts != nil {
@@ -216,10 +221,19 @@ func (q *Queue) Lease(ctx context.Context, opts *queue.LeaseOptions) (*queue.Lea
 		}
 		now := time.Now()
 		e, events, wake := q.x.next(now, o.Duration)
-		var ls leaseState
+		var (
+			ls       leaseState
+			gen      uint32
+			hasState bool
+			m        *queue.Message
+		)
 		if e != nil {
-			ls = *e.lease
-			q.ops.Add(1)
+			ls, gen, hasState = *e.lease, e.gen, e.hasState
+			if e.rec != nil {
+				m = e.rec.Clone() // the caller owns it
+			} else {
+				q.ops.Add(1)
+			}
 		}
 		if len(events) > 0 {
 			q.signal()
@@ -227,8 +241,13 @@ func (q *Queue) Lease(ctx context.Context, opts *queue.LeaseOptions) (*queue.Lea
 		changed := q.changed
 		q.mu.Unlock()
 		q.emit(events...)
+		if m != nil {
+			m.LeaseExpires = ls.expires
+			q.emit(event(queue.EventLeased, e.id, now))
+			return &queue.Lease{Message: m, Recipients: slices.Clone(ls.rcpts), Expires: ls.expires, Token: ls.token}, nil
+		}
 		if e != nil {
-			l, err := q.leaseRecord(e, &ls)
+			l, err := q.leaseRecord(e, &ls, gen, hasState)
 			q.ops.Done()
 			if l != nil {
 				q.emit(event(queue.EventLeased, e.id, now))
@@ -268,11 +287,13 @@ func (q *Queue) wait(ctx context.Context, changed <-chan struct{}, wake, now tim
 	return nil
 }
 
-// leaseRecord reads the record of e, just leased as ls, and returns the
-// Lease. If the files are gone (deleted meanwhile) or corrupt, it
-// returns nil, nil, and the caller looks for another message.
-func (q *Queue) leaseRecord(e *entry, ls *leaseState) (*queue.Lease, error) {
-	m, err := q.readRecord(e.id)
+// leaseRecord reads the record of e, just leased as ls when its record
+// was at generation gen, and returns the Lease. A copy of the record is
+// cached for Complete, unless the record changed meanwhile. If the
+// files are gone (deleted meanwhile) or corrupt, it returns nil, nil,
+// and the caller looks for another message.
+func (q *Queue) leaseRecord(e *entry, ls *leaseState, gen uint32, hasState bool) (*queue.Lease, error) {
+	m, err := q.readRecord(e.id, hasState)
 	if err != nil {
 		q.mu.Lock()
 		if e.lease != nil && e.lease.token == ls.token {
@@ -288,6 +309,11 @@ func (q *Queue) leaseRecord(e *entry, ls *leaseState) (*queue.Lease, error) {
 		return nil, nil
 	}
 	m.LeaseExpires = ls.expires
+	q.mu.Lock()
+	if e.gen == gen && !e.gone {
+		q.x.keep(e, m.Clone()) // the caller owns m
+	}
+	q.mu.Unlock()
 	return &queue.Lease{Message: m, Recipients: slices.Clone(ls.rcpts), Expires: ls.expires, Token: ls.token}, nil
 }
 
@@ -371,11 +397,12 @@ func (q *Queue) lookup(ctx context.Context, id queue.ID) (*entry, error) {
 
 // acquire begins an operation on the message id: it locks the message's
 // files and takes it off the heap while they change. The caller ends
-// with release.
-func (q *Queue) acquire(ctx context.Context, id queue.ID) (*entry, error) {
+// with release. It returns the cached record, if any (see index.keep),
+// which the caller may change: the record counts as changed from now on.
+func (q *Queue) acquire(ctx context.Context, id queue.ID) (*entry, *queue.Message, error) {
 	e, err := q.lookup(ctx, id)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	e.wmu.Lock()
 	q.mu.Lock()
@@ -383,11 +410,13 @@ func (q *Queue) acquire(ctx context.Context, id queue.ID) (*entry, error) {
 	if e.gone {
 		e.wmu.Unlock()
 		q.ops.Done()
-		return nil, queue.ErrNotFound
+		return nil, nil, queue.ErrNotFound
 	}
 	e.busy = true
+	rec := q.x.forget(e)
+	e.gen++
 	q.x.place(e)
-	return e, nil
+	return e, rec, nil
 }
 
 // release ends acquire, calling f (if not nil) with q.mu held to update
@@ -418,7 +447,7 @@ func notFound(err error) error {
 // made durable, then the events are emitted: a crash in between repeats
 // a report but loses no outcome that Complete returned for.
 func (q *Queue) Complete(ctx context.Context, l *queue.Lease, outcomes []queue.Outcome) error {
-	e, err := q.acquire(ctx, l.ID())
+	e, m, err := q.acquire(ctx, l.ID())
 	if errors.Is(err, queue.ErrNotFound) {
 		return queue.ErrLeaseLost
 	}
@@ -429,6 +458,7 @@ func (q *Queue) Complete(ctx context.Context, l *queue.Lease, outcomes []queue.O
 	now := time.Now()
 	_, events, err := q.leased(l, now)
 	var rcpts []int
+	hasState := e.hasState
 	if err == nil {
 		rcpts = e.lease.rcpts
 	}
@@ -439,10 +469,11 @@ func (q *Queue) Complete(ctx context.Context, l *queue.Lease, outcomes []queue.O
 		return err
 	}
 
-	m, err := q.readRecord(e.id)
-	if err != nil {
-		q.release(e, nil)
-		return err
+	if m == nil {
+		if m, err = q.readRecord(e.id, hasState); err != nil {
+			q.release(e, nil)
+			return err
+		}
 	}
 	st, err := queue.Settle(m, rcpts, outcomes, now, q.opts.Schedule)
 	if err != nil {
@@ -459,9 +490,9 @@ func (q *Queue) Complete(ctx context.Context, l *queue.Lease, outcomes []queue.O
 	}
 	done := m.Done()
 	if done {
-		err = q.removeFiles(e.id)
+		err = q.removeFiles(e.id, e, m.Size, hasState)
 	} else {
-		err = q.writeState(m)
+		err = q.writeState(e, m)
 	}
 	if err != nil {
 		q.release(e, nil)
@@ -505,21 +536,25 @@ func (r *reporter) Enqueue(ctx context.Context, env *queue.Envelope, body io.Rea
 // and if f reports a change writes the new state durably, updates the
 // index (then calls after, if not nil, with q.mu held) and emits kind.
 func (q *Queue) modify(ctx context.Context, id queue.ID, kind queue.EventKind, f func(m *queue.Message, now time.Time) bool, after func(e *entry)) error {
-	e, err := q.acquire(ctx, id)
+	e, m, err := q.acquire(ctx, id)
 	if err != nil {
 		return err
 	}
-	m, err := q.readRecord(id)
-	if err != nil {
-		q.release(e, nil)
-		return notFound(err)
+	if m == nil {
+		q.mu.Lock()
+		hasState := e.hasState
+		q.mu.Unlock()
+		if m, err = q.readRecord(id, hasState); err != nil {
+			q.release(e, nil)
+			return notFound(err)
+		}
 	}
 	now := time.Now()
 	if !f(m, now) {
 		q.release(e, nil)
 		return nil
 	}
-	if err := q.writeState(m); err != nil {
+	if err := q.writeState(e, m); err != nil {
 		q.release(e, nil)
 		return err
 	}
@@ -568,11 +603,16 @@ func (q *Queue) RetryNow(ctx context.Context, id queue.ID) error {
 // Delete implements [queue.Queue.Delete]: the message file is removed
 // and the removal made durable.
 func (q *Queue) Delete(ctx context.Context, id queue.ID) error {
-	e, err := q.acquire(ctx, id)
+	e, _, err := q.acquire(ctx, id)
 	if err != nil {
 		return err
 	}
-	if err := q.removeFiles(id); err != nil {
+	q.mu.Lock()
+	hasState := e.hasState
+	q.mu.Unlock()
+	// The file is unlinked, not kept as a spare: Delete does not read the
+	// record, so the size is unknown.
+	if err := q.removeFiles(id, nil, 0, hasState); err != nil {
 		q.release(e, nil)
 		return err
 	}
@@ -587,12 +627,32 @@ func (q *Queue) Delete(ctx context.Context, id queue.ID) error {
 // error wrapping [ErrCorrupt] at the end of content that is not what was
 // enqueued.
 func (q *Queue) Open(ctx context.Context, id queue.ID) (io.ReadCloser, error) {
-	if _, err := q.lookup(ctx, id); err != nil {
+	e, err := q.lookup(ctx, id)
+	if err != nil {
 		return nil, err
 	}
 	defer q.ops.Done()
+	// While a reader is open, a removal unlinks the file instead of
+	// keeping it as a spare to write over.
+	q.mu.Lock()
+	if e.noRead {
+		q.mu.Unlock()
+		return nil, queue.ErrNotFound
+	}
+	e.readers++
+	q.mu.Unlock()
+	done := func() {
+		q.mu.Lock()
+		e.readers--
+		q.mu.Unlock()
+	}
 	rc, err := openContent(q.msgPath(id))
-	return rc, notFound(err)
+	if err != nil {
+		done()
+		return nil, notFound(err)
+	}
+	rc.done = done
+	return rc, nil
 }
 
 // Inspect implements [queue.Queue.Inspect]; the record is read from
@@ -603,7 +663,10 @@ func (q *Queue) Inspect(ctx context.Context, id queue.ID) (*queue.Message, error
 		return nil, err
 	}
 	defer q.ops.Done()
-	m, err := q.readRecord(id)
+	q.mu.Lock()
+	hasState := e.hasState
+	q.mu.Unlock()
+	m, err := q.readRecord(id, hasState)
 	if err != nil {
 		return nil, notFound(err)
 	}
@@ -666,5 +729,6 @@ func (q *Queue) Close() error {
 	q.mu.Unlock()
 	q.ops.Wait()
 	q.com.close()
+	q.spares.close()
 	return errors.Join(q.msgDir.Close(), q.lock.Close())
 }

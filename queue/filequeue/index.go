@@ -13,8 +13,8 @@ import (
 // entry is what the queue keeps in memory about a message: enough to
 // choose the next due message and to build a lease, and nothing that
 // only Inspect, Lease or Complete need (those read the record from
-// disk). With the map and heap that index it, a message with one
-// recipient takes about 250 octets.
+// disk, unless it is cached: see index.keep). With the map and heap that
+// index it, a message with one recipient takes about 270 octets.
 type entry struct {
 	id      queue.ID
 	seq     uint64 // enqueue order, breaks ties
@@ -30,6 +30,13 @@ type entry struct {
 	force  bool // RetryNow: ignore back-off for the next lease
 	busy   bool // a change is being written: not leasable meanwhile
 	gone   bool // removed from the queue
+
+	// Files, guarded by Queue.mu; they change with wmu held.
+	hasState bool           // the state file exists, or is being written
+	noRead   bool           // the message file is being removed: Open must not open it
+	readers  int32          // readers from Queue.Open not yet closed
+	gen      uint32         // bumped by every change of the record (see Queue.acquire)
+	rec      *queue.Message // the current record, if cached (see index.keep); never modified
 
 	// wmu serialises the changes to the message's files (and so its
 	// record); it is taken before Queue.mu.
@@ -172,6 +179,35 @@ type index struct {
 	backoff queue.Backoff
 	seq     uint64
 	token   uint64
+	cached  int // entries with a cached record
+}
+
+// maxCached bounds the records the index keeps in memory (entry.rec):
+// those of messages just enqueued or leased, so that their Lease and
+// Complete need not read them from disk again. A message with a few
+// recipients takes a few hundred octets.
+const maxCached = 256
+
+// keep caches m as the current record of e, if there is room. m must
+// not be modified afterwards.
+func (x *index) keep(e *entry, m *queue.Message) {
+	if e.rec == nil {
+		if x.cached >= maxCached {
+			return
+		}
+		x.cached++
+	}
+	e.rec = m
+}
+
+// forget drops the cached record of e and returns it (nil if none).
+func (x *index) forget(e *entry) *queue.Message {
+	m := e.rec
+	if m != nil {
+		e.rec = nil
+		x.cached--
+	}
+	return m
 }
 
 // place puts e where it belongs after a change: in the heap under its
@@ -211,6 +247,7 @@ func (x *index) remove(e *entry) {
 		x.endLease(e, true)
 	}
 	e.gone = true
+	x.forget(e)
 	x.place(e)
 	delete(x.msgs, e.id)
 }

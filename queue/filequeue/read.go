@@ -1,6 +1,7 @@
 package filequeue
 
 import (
+	"encoding/binary"
 	"errors"
 	"io/fs"
 	"sync"
@@ -29,6 +30,18 @@ var readBufs = sync.Pool{New: func() any { b := make([]byte, readBufSize); retur
 // the header and that the file holds exactly the content the header
 // announces.
 func readHeader(read func([]byte) (int, int64, error), buf []byte) (*header, error) {
+	b, err := headerBytes(read, buf)
+	if err != nil {
+		return nil, err
+	}
+	return decodeHeader(b)
+}
+
+// headerBytes reads the header of a message file as readHeader does and
+// returns its octets, checking the fixed prefix and that the file is as
+// long as the header and the content it announces; the header's CRC is
+// not checked yet.
+func headerBytes(read func([]byte) (int, int64, error), buf []byte) ([]byte, error) {
 	if len(buf) < headerRead {
 		buf = make([]byte, headerRead)
 	}
@@ -52,14 +65,25 @@ func readHeader(read func([]byte) (int, int64, error), buf []byte) (*header, err
 			return nil, corrupt("message file shorter than its header")
 		}
 	}
-	h, err := decodeHeader(buf[:hl])
-	if err != nil {
-		return nil, err
-	}
-	if want := int64(hl) + h.size; size != want {
+	content := binary.LittleEndian.Uint64(buf[offSize:])
+	if want := uint64(hl) + content; size < 0 || uint64(size) != want || want < content {
 		return nil, corrupt("message file of %d octets, header says %d", size, want)
 	}
-	return h, nil
+	return buf[:hl], nil
+}
+
+// contentPlace reads the header of a message file as readHeader does,
+// with the same checks, and returns where the content starts, its length
+// and its CRC-32C, without decoding the rest of the header.
+func contentPlace(read func([]byte) (int, int64, error), buf []byte) (start, size int64, crc uint32, err error) {
+	b, err := headerBytes(read, buf)
+	if err != nil {
+		return 0, 0, 0, err
+	}
+	if _, err := checkCRC(b, "message header"); err != nil {
+		return 0, 0, 0, err
+	}
+	return int64(len(b)), int64(binary.LittleEndian.Uint64(b[offSize:])), binary.LittleEndian.Uint32(b[offCRC:]), nil
 }
 
 // readStateFile reads and decodes the state file name, using buf;
@@ -107,11 +131,12 @@ func (q *Queue) loadParts(id queue.ID, hasState bool, buf []byte) (*header, *sta
 }
 
 // readRecord reads the record of id from its files, for the queue's
-// methods; errors as loadParts.
-func (q *Queue) readRecord(id queue.ID) (*queue.Message, error) {
+// methods (hasState false: id has no state file; see loadParts); errors
+// as loadParts.
+func (q *Queue) readRecord(id queue.ID, hasState bool) (*queue.Message, error) {
 	bp := readBufs.Get().(*[]byte)
 	defer readBufs.Put(bp)
-	h, st, err := q.loadParts(id, true, *bp)
+	h, st, err := q.loadParts(id, hasState, *bp)
 	if err != nil {
 		return nil, err
 	}

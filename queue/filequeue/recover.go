@@ -77,7 +77,7 @@ func (q *Queue) recover() error {
 	}
 	wg.Wait()
 
-	var finished []queue.ID
+	var finished []found
 	live := msgs[:0]
 	for _, f := range msgs {
 		switch {
@@ -90,7 +90,7 @@ func (q *Queue) recover() error {
 		case f.err != nil:
 			return fmt.Errorf("filequeue: recovering %s: %w", f.id, f.err)
 		case len(f.e.pending) == 0:
-			finished = append(finished, f.id) // a removal that did not finish
+			finished = append(finished, f) // a removal that did not finish
 		default:
 			live = append(live, f)
 		}
@@ -100,8 +100,8 @@ func (q *Queue) recover() error {
 			return err
 		}
 	}
-	for _, id := range finished {
-		if err := q.removeFiles(id); err != nil {
+	for _, f := range finished {
+		if err := q.removeFiles(f.id, nil, 0, f.hasState); err != nil {
 			return err
 		}
 	}
@@ -156,6 +156,7 @@ func (q *Queue) loadEntries(msgs []found, w, step int) {
 		f.e = &entry{id: f.id, index: -1, pending: slab[len(slab) : len(slab) : len(slab)+k]}
 		slab = slab[:len(slab)+k]
 		f.e.update(&m, dests)
+		f.e.hasState = f.hasState
 		f.enqueued = h.enqueued
 	}
 }

@@ -46,13 +46,26 @@ func (q *Queue) commit() error {
 }
 
 // writeFile durably creates or replaces msg/name: fill writes the file
-// in tmp/, which is fsynced, renamed into msg/ and committed. If the
-// commit fails, whether the rename reached the disk is unknown.
-func (q *Queue) writeFile(name string, fill func(f *os.File) error) (err error) {
-	tmp := filepath.Join(q.dir, tmpDir, name)
-	f, err := os.OpenFile(tmp, os.O_WRONLY|os.O_CREATE|os.O_TRUNC, 0o600)
-	if err != nil {
-		return err
+// in tmp/ from its start and returns its length; the file is fsynced,
+// renamed into msg/ and committed. With recycle, a spare file is written
+// over if there is one (see spare.go). If the commit fails, whether the
+// rename reached the disk is unknown.
+func (q *Queue) writeFile(name string, recycle bool, fill func(f *os.File) (int64, error)) (err error) {
+	var f *os.File
+	tmp, reuse := "", false
+	if recycle {
+		if tmp, reuse = q.spares.get(); reuse {
+			if f, err = os.OpenFile(tmp, os.O_WRONLY, 0); err != nil {
+				os.Remove(tmp)
+				reuse = false
+			}
+		}
+	}
+	if !reuse {
+		tmp = filepath.Join(q.dir, tmpDir, name)
+		if f, err = os.OpenFile(tmp, os.O_WRONLY|os.O_CREATE|os.O_TRUNC, 0o600); err != nil {
+			return err
+		}
 	}
 	defer func() {
 		if err != nil {
@@ -60,8 +73,15 @@ func (q *Queue) writeFile(name string, fill func(f *os.File) error) (err error) 
 			os.Remove(tmp)
 		}
 	}()
-	if err := fill(f); err != nil {
+	n, err := fill(f)
+	if err != nil {
 		return err
+	}
+	if reuse {
+		// Cut what is left of the file's earlier content.
+		if err := f.Truncate(n); err != nil {
+			return err
+		}
 	}
 	if err := f.Sync(); err != nil {
 		return err
@@ -69,7 +89,7 @@ func (q *Queue) writeFile(name string, fill func(f *os.File) error) (err error) 
 	if err := f.Close(); err != nil {
 		return err
 	}
-	if err := os.Rename(tmp, filepath.Join(q.dir, msgDir, name)); err != nil {
+	if err := rename(tmp, q.msgPrefix+name); err != nil {
 		return err
 	}
 	return q.commit()
@@ -79,7 +99,7 @@ func (q *Queue) writeFile(name string, fill func(f *os.File) error) (err error) 
 // content read from body, streamed, never held whole. On success h.size
 // and h.crc describe the content.
 func (q *Queue) writeMessage(ctx context.Context, h *header, body io.Reader) error {
-	err := q.writeFile(string(h.id), func(f *os.File) error { return q.writeContent(ctx, f, h, body) })
+	err := q.writeFile(string(h.id), true, func(f *os.File) (int64, error) { return q.writeContent(ctx, f, h, body) })
 	if err != nil {
 		// If the commit failed, take the file back, so that the caller's
 		// retry does not make a duplicate.
@@ -90,8 +110,9 @@ func (q *Queue) writeMessage(ctx context.Context, h *header, body io.Reader) err
 
 // writeContent writes the header and the content to f. The header goes
 // first with a placeholder for the content's size and CRC, and is
-// rewritten at the end; a small message is written with one call.
-func (q *Queue) writeContent(ctx context.Context, f *os.File, h *header, body io.Reader) error {
+// rewritten at the end; a small message is written with one call. It
+// returns the length of the file.
+func (q *Queue) writeContent(ctx context.Context, f *os.File, h *header, body io.Reader) (int64, error) {
 	hdr := encodeHeader(h)
 	bp := copyBufs.Get().(*[]byte)
 	defer copyBufs.Put(bp)
@@ -100,14 +121,14 @@ func (q *Queue) writeContent(ctx context.Context, f *os.File, h *header, body io
 	if len(hdr) <= len(buf)/2 {
 		fill = copy(buf, hdr) // the header stays in buf until the first flush
 	} else if _, err := f.Write(hdr); err != nil {
-		return err
+		return 0, err
 	}
 	headerInBuf := fill > 0
 	var size int64
 	var crc uint32
 	for {
 		if err := ctx.Err(); err != nil {
-			return err
+			return 0, err
 		}
 		n, err := body.Read(buf[fill:])
 		if n > 0 {
@@ -115,56 +136,91 @@ func (q *Queue) writeContent(ctx context.Context, f *os.File, h *header, body io
 			size += int64(n)
 			fill += n
 			if q.opts.MaxSize >= 0 && size > q.opts.MaxSize {
-				return queue.ErrTooLarge
+				return 0, queue.ErrTooLarge
 			}
 		}
 		if err == io.EOF {
 			break
 		}
 		if err != nil {
-			return err
+			return 0, err
 		}
 		if fill == len(buf) {
 			if _, err := f.Write(buf); err != nil {
-				return err
+				return 0, err
 			}
 			fill, headerInBuf = 0, false
 		}
 	}
 	if err := ctx.Err(); err != nil {
-		return err
+		return 0, err
 	}
 	h.size, h.crc = size, crc
 	sealHeader(hdr, size, crc)
+	length := int64(len(hdr)) + size
 	if headerInBuf {
 		copy(buf, hdr)
 		_, err := f.Write(buf[:fill])
-		return err
+		return length, err
 	}
 	if _, err := f.Write(buf[:fill]); err != nil {
-		return err
+		return 0, err
 	}
 	_, err := f.WriteAt(hdr, 0)
-	return err
+	return length, err
 }
 
-// writeState replaces the state file of m durably.
-func (q *Queue) writeState(m *queue.Message) error {
-	return q.writeFile(string(m.ID)+stateSuffix, func(f *os.File) error {
-		_, err := f.Write(encodeState(m))
-		return err
+// writeState replaces the state file of m durably. e.wmu is held.
+func (q *Queue) writeState(e *entry, m *queue.Message) error {
+	q.mu.Lock()
+	e.hasState = true // before the file exists: readers then look for it
+	q.mu.Unlock()
+	return q.writeFile(string(m.ID)+stateSuffix, false, func(f *os.File) (int64, error) {
+		n, err := f.Write(encodeState(m))
+		return int64(n), err
 	})
 }
 
 // removeFiles removes a message durably: its message file goes first
 // and the removal is committed (a state file without its message file
-// is garbage that Open deletes), then its state file.
-func (q *Queue) removeFiles(id queue.ID) error {
-	if err := os.Remove(q.msgPath(id)); err != nil && !errors.Is(err, fs.ErrNotExist) {
-		return err
+// is garbage that Open deletes), then its state file, if hasState. The
+// message file of a message of size octets, if nobody reads it (e is
+// nil or has no reader from Open), becomes a spare (see spare.go).
+// e.wmu is held, if e is not nil.
+func (q *Queue) removeFiles(id queue.ID, e *entry, size int64, hasState bool) error {
+	sp, recycle := "", false
+	if e != nil {
+		q.mu.Lock()
+		if e.readers == 0 {
+			sp, recycle = q.spares.reserve(size)
+			e.noRead = recycle // Open must not open the file meanwhile
+		}
+		q.mu.Unlock()
+	}
+	if recycle {
+		if err := rename(q.msgPath(id), sp); err != nil {
+			recycle = false
+			q.mu.Lock()
+			e.noRead = false
+			q.mu.Unlock()
+		}
+	}
+	if !recycle {
+		if err := os.Remove(q.msgPath(id)); err != nil && !errors.Is(err, fs.ErrNotExist) {
+			return err
+		}
 	}
 	if err := q.commit(); err != nil {
+		if recycle {
+			os.Remove(sp)
+		}
 		return err
+	}
+	if recycle {
+		q.spares.put(sp)
+	}
+	if !hasState {
+		return nil
 	}
 	if err := os.Remove(q.statePath(id)); err != nil && !errors.Is(err, fs.ErrNotExist) {
 		q.opts.Logger.Warn("filequeue: cannot remove state file", "queue_id", id, "err", err)
@@ -243,6 +299,7 @@ func syncDir(name string) error {
 // CRC-32C, or an error wrapping ErrCorrupt instead of io.EOF.
 type contentReader struct {
 	f    *os.File
+	done func() // called once by Close, if set
 	r    *io.SectionReader
 	size int64
 	want uint32
@@ -267,20 +324,28 @@ func (r *contentReader) Read(p []byte) (int, error) {
 	return n, err
 }
 
-func (r *contentReader) Close() error { return r.f.Close() }
+func (r *contentReader) Close() error {
+	if r.done != nil {
+		r.done()
+		r.done = nil
+	}
+	return r.f.Close()
+}
 
 // openContent opens the content of the message file name for reading.
-func openContent(name string) (io.ReadCloser, error) {
+func openContent(name string) (*contentReader, error) {
 	f, err := os.Open(name)
 	if err != nil {
 		return nil, err
 	}
-	h, err := readHeader(func(buf []byte) (int, int64, error) { return readFileAt0(f, buf) }, nil)
+	bp := readBufs.Get().(*[]byte)
+	start, size, crc, err := contentPlace(func(buf []byte) (int, int64, error) { return readFileAt0(f, buf) }, *bp)
+	readBufs.Put(bp)
 	if err != nil {
 		f.Close()
 		return nil, fmt.Errorf("filequeue: %s: %w", name, err)
 	}
-	return &contentReader{f: f, r: io.NewSectionReader(f, int64(h.length), h.size), size: h.size, want: h.crc}, nil
+	return &contentReader{f: f, r: io.NewSectionReader(f, start, size), size: size, want: crc}, nil
 }
 
 // readFileAt0 reads the start of f into buf and returns how much it read
