@@ -35,6 +35,11 @@ type Envelope struct {
 	// order. A recipient is identified by its index in this slice
 	// throughout the queue's API. Duplicates are kept as given.
 	Recipients []Recipient
+	// Hold enqueues the message on hold, as if Queue.Hold had been called
+	// in the same step: it is never leased until released. For mail that
+	// must wait for an administrator (a quarantined message, a data-loss
+	// rule's hold). Only Enqueue reads it; Message.Held is the state.
+	Hold bool
 }
 
 // Recipient is one forward-path and its RCPT parameters: NOTIFY

@@ -344,22 +344,15 @@ func (s *inSession) deliver(ctx context.Context, r io.Reader) ([]error, string, 
 
 // enqueue puts the message in the queue for the remote recipients.
 func (s *inSession) enqueue(ctx context.Context, env *queue.Envelope, r io.Reader) (string, error) {
+	// A quarantined message is enqueued on hold, in one step: it is never
+	// leased before an administrator releases it.
+	env.Hold = s.quarantine
 	id, err := s.in.Queue.Enqueue(ctx, env, r)
 	if err != nil {
 		s.in.logger().Error("enqueue failed", "err", err)
 		return "", smtp.ErrTemporary
 	}
 	if s.quarantine {
-		// The message is in the queue already: it must not stay there
-		// unheld, so a failed hold is a failed delivery (the client
-		// retries).
-		if err := s.in.Queue.Hold(ctx, id); err != nil {
-			s.in.logger().Error("quarantined message not held; deleting it", "queue_id", id, "err", err)
-			if err := s.in.Queue.Delete(ctx, id); err != nil {
-				s.in.logger().Error("quarantined message not deleted", "queue_id", id, "err", err)
-			}
-			return "", smtp.ErrTemporary
-		}
 		s.in.logger().Info("quarantined message held in the queue", "queue_id", id)
 	}
 	return string(id), nil

@@ -25,7 +25,8 @@
 // enqueue time, the whole envelope, and the content's length and
 // CRC-32C. The state record holds the mutable part: Held and each
 // recipient's [queue.RecipientStatus] (the cause of a DeliveryError, Err,
-// is not kept). A message without a state file is as enqueued. Leases,
+// is not kept). A message without a state file is as enqueued (held if
+// its envelope asked for Hold). Leases,
 // per-destination back-off and RetryNow's lifting of it live in memory
 // only, as the queue package says.
 //

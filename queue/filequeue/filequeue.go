@@ -186,7 +186,7 @@ func (q *Queue) enqueue(ctx context.Context, env *queue.Envelope, body io.Reader
 	q.mu.Lock()
 	delete(q.reserved, id)
 	if err == nil {
-		m := &queue.Message{ID: id, Envelope: h.env, Size: h.size, Enqueued: now, Recipients: make([]queue.RecipientStatus, len(env.Recipients))}
+		m := &queue.Message{ID: id, Envelope: h.env, Size: h.size, Enqueued: now, Recipients: make([]queue.RecipientStatus, len(env.Recipients)), Held: env.Hold}
 		e := newEntry(m)
 		q.x.add(e)
 		q.x.keep(e, m) // the record as it is on disk, for the first Lease

@@ -108,6 +108,7 @@ func (e *encoder) crc() {
 const (
 	flagUTF8       = 1 << 0
 	flagRequireTLS = 1 << 1
+	flagHold       = 1 << 2 // Envelope.Hold: enqueued on hold
 
 	flagDelayReported = 1 << 0
 	flagErr           = 1 << 1
@@ -133,6 +134,9 @@ func encodeHeader(h *header) []byte {
 	}
 	if o.RequireTLS {
 		flags |= flagRequireTLS
+	}
+	if env.Hold {
+		flags |= flagHold
 	}
 	e.byte(flags)
 	e.str(string(o.Return))
@@ -237,6 +241,7 @@ func parseHeader(b []byte) (*header, error) {
 	o.Body = smtp.BodyType(d.str())
 	flags := d.byte()
 	o.UTF8, o.RequireTLS = flags&flagUTF8 != 0, flags&flagRequireTLS != 0
+	env.Hold = flags&flagHold != 0
 	o.Return = smtp.DSNReturn(d.str())
 	o.EnvelopeID = d.str()
 	o.Auth = d.str()
@@ -259,7 +264,7 @@ func parseHeader(b []byte) (*header, error) {
 	switch {
 	case !h.id.Valid():
 		return nil, corrupt("message ID %q", h.id)
-	case flags&^(flagUTF8|flagRequireTLS) != 0:
+	case flags&^(flagUTF8|flagRequireTLS|flagHold) != 0:
 		return nil, corrupt("envelope flags %#x", flags)
 	case n == 0:
 		return nil, corrupt("no recipients")

@@ -246,6 +246,7 @@ func record(h *header, st *state) queue.Message {
 	m := queue.Message{ID: h.id, Envelope: h.env, Size: h.size, Enqueued: h.enqueued}
 	if st == nil {
 		m.Recipients = make([]queue.RecipientStatus, len(h.env.Recipients))
+		m.Held = h.env.Hold
 	} else {
 		m.Recipients, m.Held = st.rcpts, st.held
 	}

@@ -229,6 +229,7 @@ func (q *Queue) Enqueue(ctx context.Context, env *queue.Envelope, body io.Reader
 		Size:       int64(len(content)),
 		Enqueued:   now,
 		Recipients: make([]queue.RecipientStatus, len(env.Recipients)),
+		Held:       env.Hold,
 	}
 	q.seq++
 	e := &entry{msg: m, content: content, seq: q.seq, index: -1}

@@ -67,6 +67,32 @@ func testHoldWhileLeased(t *testing.T, s *suite) {
 	s.leaseID(t, id)
 }
 
+// testEnqueueHeld: Envelope.Hold enqueues on hold in the same step, and
+// a durable queue keeps it held across a reopen until Release.
+func testEnqueueHeld(t *testing.T, s *suite) {
+	env := envelope(rcpt("a", "dest.example"))
+	env.Hold = true
+	id := s.enqueue(t, env, body)
+	s.nothingDue(t)
+	if m := s.inspect(t, id); !m.Held {
+		t.Fatalf("enqueued with Hold: Held %v", m.Held)
+	}
+	if s.h.Reopen != nil {
+		s.reopen(t)
+		s.nothingDue(t)
+		if m := s.inspect(t, id); !m.Held {
+			t.Fatalf("after reopen: Held %v", m.Held)
+		}
+	}
+	if err := s.q.Release(ctx, id); err != nil {
+		t.Fatal(err)
+	}
+	if s.h.Reopen != nil {
+		s.reopen(t) // released stays released
+	}
+	s.complete(t, s.leaseID(t, id), queue.Delivered(0, ""))
+}
+
 func testDelete(t *testing.T, s *suite) {
 	a := s.enqueue(t, envelope(rcpt("a", "dest.example")), body)
 	b := s.enqueue(t, envelope(rcpt("b", "dest.example")), body)

@@ -133,6 +133,7 @@ var tests = []testCase{
 	{name: "ReportReturn", opts: func(o *queue.Options) { o.ReturnLimit = 1000 }, f: testReportReturn},
 	{name: "HoldRelease", f: testHoldRelease},
 	{name: "HoldWhileLeased", f: testHoldWhileLeased},
+	{name: "EnqueueHeld", f: testEnqueueHeld},
 	{name: "Delete", f: testDelete},
 	{name: "RetryNow", f: testRetryNow},
 	{name: "List", f: testList},
