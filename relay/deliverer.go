@@ -5,6 +5,8 @@ import (
 	"crypto/tls"
 	"errors"
 	"log/slog"
+	"net"
+	"net/netip"
 	"strconv"
 	"sync"
 	"time"
@@ -127,7 +129,13 @@ type Deliverer struct {
 	DisableMTASTS bool
 	// DisableDANE turns off TLSA lookups.
 	DisableDANE bool
-	// Hostname is the name sent with EHLO. Empty means "localhost".
+	// Hostname is the name sent with EHLO or LHLO: this host's fully
+	// qualified domain name (RFC 5321 §4.1.1.1), which receivers often
+	// check against the connection's address. An IP address is sent as
+	// an address literal ("[192.0.2.1]", "[IPv6:2001:db8::1]", RFC 5321
+	// §4.1.3). Empty means the address literal of each connection's own
+	// address, as RFC 5321 §4.1.4 asks of a client without a meaningful
+	// name ("localhost" over a Unix socket).
 	Hostname string
 	// Port is the TCP port of mail exchangers. Zero means 25; tests use
 	// another.
@@ -173,6 +181,9 @@ type Deliverer struct {
 	// Mailboxes instead of through MX.
 	Local     *Policy
 	Mailboxes mailbox.Deliverer
+	// Sieve, if set, runs the local users' Sieve scripts on those copies
+	// (see Sieve).
+	Sieve *Sieve
 
 	once    sync.Once
 	res     dnsmx.Lookuper
@@ -219,11 +230,32 @@ func deliverDefault[T int | time.Duration](v, def, neg T) T {
 	return v
 }
 
-func (d *Deliverer) hostname() string {
-	if d.Hostname == "" {
-		return "localhost"
+// helloName returns the argument of EHLO (or LHLO) on conn; see
+// Hostname.
+func (d *Deliverer) helloName(conn net.Conn) string {
+	if d.Hostname != "" {
+		if ip, err := netip.ParseAddr(d.Hostname); err == nil {
+			return addressLiteral(ip)
+		}
+		return d.Hostname
 	}
-	return d.Hostname
+	if a, ok := conn.LocalAddr().(*net.TCPAddr); ok {
+		if ip, ok := netip.AddrFromSlice(a.IP); ok {
+			return addressLiteral(ip)
+		}
+	}
+	return "localhost"
+}
+
+// addressLiteral returns ip as an SMTP address literal (RFC 5321 §4.1.3):
+// "[192.0.2.1]" or "[IPv6:2001:db8::1]"; an IPv4-mapped IPv6 address
+// is given as IPv4, and a zone is dropped.
+func addressLiteral(ip netip.Addr) string {
+	ip = ip.Unmap().WithZone("")
+	if ip.Is4() {
+		return "[" + ip.String() + "]"
+	}
+	return "[IPv6:" + ip.String() + "]"
 }
 
 func (d *Deliverer) port() int { return deliverDefault(d.Port, DefaultPort, DefaultPort) }
@@ -340,30 +372,38 @@ func (d *Deliverer) handle(l *queue.Lease) {
 	}
 }
 
-// keepLease renews l at half of its remaining time until stop is called.
+// keepLease renews l at half of its remaining time until stop is called
+// or ctx ends. stop waits for a renewal in progress, so that l is the
+// caller's again when it returns. (A timer rather than a goroutine per
+// message: most deliveries end long before the first renewal.)
 func (d *Deliverer) keepLease(ctx context.Context, l *queue.Lease, log *slog.Logger) (stop func()) {
-	done := make(chan struct{})
-	var wg sync.WaitGroup
-	wg.Go(func() {
-		for {
-			left := time.Until(l.Expires)
-			t := time.NewTimer(max(left/2, time.Millisecond))
-			select {
-			case <-done:
-				t.Stop()
-				return
-			case <-ctx.Done():
-				t.Stop()
-				return
-			case <-t.C:
-			}
-			if err := d.Queue.Renew(ctx, l, 0); err != nil {
-				log.Warn("renewing lease failed", "err", err)
-				return
-			}
+	var (
+		mu      sync.Mutex
+		stopped bool
+		t       *time.Timer
+		renew   func()
+	)
+	renew = func() {
+		mu.Lock()
+		defer mu.Unlock()
+		if stopped || ctx.Err() != nil {
+			return
 		}
-	})
-	return func() { close(done); wg.Wait() }
+		if err := d.Queue.Renew(ctx, l, 0); err != nil {
+			log.Warn("renewing lease failed", "err", err)
+			return
+		}
+		t.Reset(max(time.Until(l.Expires)/2, time.Millisecond))
+	}
+	mu.Lock()
+	t = time.AfterFunc(max(time.Until(l.Expires)/2, time.Millisecond), renew)
+	mu.Unlock()
+	return func() {
+		mu.Lock()
+		stopped = true
+		t.Stop()
+		mu.Unlock()
+	}
 }
 
 // deliverMessage delivers the leased recipients of one message, one next
@@ -382,6 +422,11 @@ func (d *Deliverer) deliverMessage(ctx context.Context, l *queue.Lease, log *slo
 			order = append(order, key)
 		}
 		groups[key] = append(groups[key], i)
+	}
+	if len(order) == 1 {
+		// One next hop, the common case: on this goroutine.
+		rcpts := groups[order[0]]
+		return d.deliverGroup(ctx, m, queue.Destination(m.Envelope.Recipients[rcpts[0]].To), rcpts, log)
 	}
 	outcomes := make([]queue.Outcome, 0, len(l.Recipients))
 	var mu sync.Mutex

@@ -215,7 +215,7 @@ func (d *Deliverer) dial(ctx context.Context, r *hopRoute, h *routeHost, addr st
 		}
 		conn, pc.tls = tc, true
 	}
-	c, err := smtp.NewClient(ctx, conn, &smtp.ClientOptions{Hostname: d.hostname(), LMTP: r.lmtp})
+	c, err := smtp.NewClient(ctx, conn, &smtp.ClientOptions{Hostname: d.helloName(conn), LMTP: r.lmtp})
 	if err != nil {
 		de := replyError(err, h.name)
 		de.Permanent = false // a refusing greeting: try another host

@@ -3,6 +3,7 @@ package relay
 import (
 	"context"
 	"log/slog"
+	"strings"
 	"time"
 
 	"github.com/postyard/postyard/mailbox"
@@ -16,8 +17,18 @@ func (d *Deliverer) isLocal(dest string) bool {
 	if d.Local == nil || d.Mailboxes == nil {
 		return false
 	}
-	_, local, err := d.Local.isLocal(smtp.Path{Local: "x", Domain: dest})
+	_, local, err := d.Local.isLocal(smtp.Path{Local: "x", Domain: canonicalLiteral(dest)})
 	return err == nil && local
+}
+
+// canonicalLiteral returns domain with the tag of an IPv6 address literal
+// spelt "IPv6:" (RFC 5321 §4.1.3), whatever its case was (RFC 5234 §2.3;
+// queue.Destination lower-cases it), as Policy expects it.
+func canonicalLiteral(domain string) string {
+	if len(domain) > 6 && domain[0] == '[' && strings.EqualFold(domain[1:6], "IPv6:") {
+		return "[IPv6:" + domain[6:]
+	}
+	return domain
 }
 
 // deliverLocal delivers recipients in a local domain to their mailboxes,
@@ -30,7 +41,9 @@ func (d *Deliverer) deliverLocal(ctx context.Context, m *queue.Message, rcpts []
 	)
 	for k, i := range rcpts {
 		dec := &Decision{}
-		if err := d.Local.resolve(ctx, nil, m.Envelope.Recipients[i].To, dec, 0, false); err != nil {
+		to := m.Envelope.Recipients[i].To
+		to.Domain = canonicalLiteral(to.Domain)
+		if err := d.Local.resolve(ctx, nil, to, dec, 0, false); err != nil {
 			out = append(out, outcomeFor(i, replyError(err, "local")))
 			continue
 		}
@@ -48,7 +61,7 @@ func (d *Deliverer) deliverLocal(ctx context.Context, m *queue.Message, rcpts []
 	if len(users) == 0 {
 		return out
 	}
-	errs, err := d.deliverCopies(ctx, m, users)
+	errs, err := d.localCopies(ctx, m, users, rcpts, owner, log) // sieve_local.go
 	if err != nil {
 		errs = make([]error, len(users))
 		for j := range errs {

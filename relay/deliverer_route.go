@@ -68,10 +68,9 @@ func (d *Deliverer) findRoute(ctx context.Context, m *queue.Message, dest string
 		return nil, &queue.DeliveryError{Permanent: true, EnhancedCode: "5.1.3", Message: "recipient has no domain"}
 	case strings.HasPrefix(dest, "["):
 		// An address literal (RFC 5321 §4.1.3): that host, no DNS.
-		lit := strings.TrimPrefix(strings.TrimSuffix(strings.TrimPrefix(dest, "["), "]"), "ipv6:")
-		ip, err := netip.ParseAddr(lit)
-		if err != nil {
-			return nil, &queue.DeliveryError{Permanent: true, EnhancedCode: "5.1.2", Message: "invalid address literal"}
+		ip, ok := parseAddressLiteral(dest)
+		if !ok {
+			return nil, &queue.DeliveryError{Permanent: true, EnhancedCode: "5.1.2", Message: "invalid address literal " + dest}
 		}
 		r.hosts = []routeHost{{name: ip.String(), network: "tcp", addrs: []string{net.JoinHostPort(ip.String(), port)}}}
 		return r, nil
@@ -106,6 +105,28 @@ func (d *Deliverer) findRoute(ctx context.Context, m *queue.Message, dest string
 		}
 	}
 	return r, nil
+}
+
+// parseAddressLiteral parses an address literal (RFC 5321 §4.1.3) as a
+// domain: "[192.0.2.1]", or "[IPv6:2001:db8::1]" with the tag in any
+// case (RFC 5234 §2.3; [queue.Destination] lower-cases it). An
+// IPv4-mapped IPv6 address is returned as IPv4. Zones, and an IPv6
+// address without the tag or an IPv4 one with it, are refused.
+func parseAddressLiteral(s string) (netip.Addr, bool) {
+	lit, open := strings.CutPrefix(s, "[")
+	lit, closed := strings.CutSuffix(lit, "]")
+	if !open || !closed {
+		return netip.Addr{}, false
+	}
+	v6 := len(lit) >= 5 && strings.EqualFold(lit[:5], "IPv6:")
+	if v6 {
+		lit = lit[5:]
+	}
+	ip, err := netip.ParseAddr(lit)
+	if err != nil || ip.Zone() != "" || ip.Is6() != v6 {
+		return netip.Addr{}, false
+	}
+	return ip.Unmap(), true
 }
 
 // hopTLS is the TLS a connection to one host needs.

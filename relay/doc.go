@@ -37,6 +37,17 @@
 // SMTPUTF8 (RFC 6532), an hourly limit per user, and optional DKIM signing
 // ([DKIMSigner]).
 //
+// [Sieve] files local mail with the users' Sieve scripts (RFC 5228, package
+// sieve) at delivery, in Inbound and for queued mail in Deliverer: the
+// administrator's scripts before and after the user's active one (from a
+// [SieveScripts], such as a managesieve.Store), keep and fileinto with
+// flags (RFC 5232) and :create (RFC 5490), redirect through the queue with
+// loop protection, reject as an MDN (RFC 5429 §2.1.3, RFC 8098) and ereject
+// as a 550 at SMTP/LMTP time, vacation replies (RFC 5230, RFC 6131,
+// RFC 3834) and the duplicate test (RFC 7352) remembered across restarts
+// in a [SieveState]; the implicit keep of a message with a spam verdict
+// goes to the quarantine mailbox. A filter error never loses a message.
+//
 // [Deliverer] drains the queue: MX resolution through dnsmx (RFC 5321 §5.1,
 // null MX RFC 7505), fallback across hosts and addresses, connection reuse,
 // STARTTLS (RFC 3207) opportunistic by default, per-destination TLS

@@ -40,6 +40,10 @@ type Inbound struct {
 	Filters []Filter
 	// Archive, if set, keeps a copy of every accepted message.
 	Archive *Archive
+	// Sieve, if set, runs the local recipients' Sieve scripts and files
+	// their copies (see Sieve; the archive copy is not filtered). Nil:
+	// every local copy goes to INBOX, or to QuarantineMailbox.
+	Sieve *Sieve
 	// QuarantineMailbox is where local copies of quarantined messages go
 	// (a DMARC p=quarantine failure, a filter's ActionQuarantine); a user
 	// without that mailbox gets them in INBOX. Queued copies of a
@@ -373,6 +377,9 @@ func (s *inSession) mailbox() string {
 // deliverLocal stores the message, with a Return-Path (RFC 5321 §4.4), in
 // the users' mailboxes.
 func (s *inSession) deliverLocal(ctx context.Context, r io.Reader, users []mailbox.Recipient) ([]error, error) {
+	if s.in.Sieve != nil {
+		return s.deliverSieve(ctx, r, users) // sieve_local.go
+	}
 	errs, err := s.in.Deliverer.Deliver(ctx, withReturnPath(s.from, r), users)
 	if err == nil {
 		err = s.inboxFallback(ctx, users, errs)

@@ -134,7 +134,8 @@ type evaluator struct {
 	dups         []DuplicateMark
 	included     map[*unit]bool
 	regexCache   map[string]*regexp.Regexp
-	hdrCache     map[string][]string // decoded values by lower-case name; reset on edits
+	hdrCache     map[string][]string   // decoded values by lower-case name; reset on edits
+	addrCache    map[string][]mailAddr // parsed address lists by field value
 }
 
 type frame struct {

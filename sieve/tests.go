@@ -38,7 +38,7 @@ func (ev *evaluator) test(c cond) (bool, error) {
 		sep := ev.separator()
 		for _, h := range ev.expandList(c.headers) {
 			for _, v := range ev.headerValues(h, c.idx) {
-				for _, a := range parseAddressList(v) {
+				for _, a := range ev.addresses(v) {
 					if p, ok := addressPart(a, c.part, sep); ok {
 						vals = append(vals, p)
 					}
@@ -171,6 +171,22 @@ func (ev *evaluator) hasHeader(name string) bool {
 		}
 	}
 	return false
+}
+
+// addresses returns parseAddressList(v), parsed once per evaluation: a
+// script with many address tests on the same field parses it once.
+func (ev *evaluator) addresses(v string) []mailAddr {
+	if a, ok := ev.addrCache[v]; ok {
+		return a
+	}
+	a := parseAddressList(v)
+	if ev.addrCache == nil {
+		ev.addrCache = map[string][]mailAddr{}
+	}
+	if len(ev.addrCache) < 64 {
+		ev.addrCache[v] = a
+	}
+	return a
 }
 
 // headerValues returns the decoded values of the fields named name,
