@@ -9,7 +9,11 @@
 //   - [SASL], the server side of SASL (RFC 4422) shared by the protocol
 //     servers, with the mechanisms PLAIN (RFC 4616), LOGIN
 //     (draft-murchison-sasl-login-00) and SCRAM-SHA-256 (RFC 5802, RFC 7677);
-//   - [Throttle], which delays replies to repeated authentication failures.
+//   - [Throttle], which delays replies to repeated authentication failures;
+//   - users files ("name:hash[:scram]" lines, compatible with "htpasswd -B"):
+//     [UsersFile], which follows changes to the file, [LoadUsersFile],
+//     [ParseUsersFile], and [AddFileUser], [ReplaceFileUser] and
+//     [RemoveFileUser], which rewrite the file atomically.
 //
 // # SASL exchanges
 //

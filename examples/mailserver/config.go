@@ -47,6 +47,9 @@ type config struct {
 	Smarthost smarthostConfig `toml:"smarthost"`
 	DKIM      []dkimConfig    `toml:"dkim"`
 	Inbound   inboundConfig   `toml:"inbound"`
+	Filters   filtersConfig   `toml:"filters"` // filters.go
+	Archive   archiveConfig   `toml:"archive"` // filters.go
+	Sieve     sieveConfig     `toml:"sieve"`
 	Log       logConfig       `toml:"log"`
 
 	demoPassword string // tests: the demo user's password instead of a random one
@@ -62,6 +65,7 @@ type listenConfig struct {
 	IMAPS       string `toml:"imaps"`       // implicit TLS, port 993
 	POP3        string `toml:"pop3"`        // STLS, port 110
 	POP3S       string `toml:"pop3s"`       // implicit TLS, port 995
+	ManageSieve string `toml:"managesieve"` // STARTTLS, port 4190 (RFC 5804)
 }
 
 // services lists the listen addresses by service name, in start order.
@@ -75,6 +79,7 @@ func (l *listenConfig) services() []struct {
 	}{
 		{"smtp", &l.SMTP}, {"submission", &l.Submission}, {"submissions", &l.Submissions},
 		{"imap", &l.IMAP}, {"imaps", &l.IMAPS}, {"pop3", &l.POP3}, {"pop3s", &l.POP3S},
+		{"managesieve", &l.ManageSieve},
 	}
 }
 
@@ -115,6 +120,21 @@ type dkimConfig struct {
 	Algorithm string `toml:"algorithm"`
 }
 
+// sieveConfig: Sieve filters (RFC 5228) at local delivery. Users upload
+// their scripts over ManageSieve (listen.managesieve); they are kept in
+// DATA/sieve, and vacation and duplicate tracking in DATA/sieve-state.
+type sieveConfig struct {
+	// Before and After are administrator's script files, run for every
+	// local recipient before and after the user's own script (as
+	// Pigeonhole's sieve_before and sieve_after).
+	Before []string `toml:"before"`
+	After  []string `toml:"after"`
+	// MaxScripts and MaxScriptSize bound each user's scripts. Defaults
+	// 100 and 1 MiB.
+	MaxScripts    int      `toml:"max_scripts"`
+	MaxScriptSize byteSize `toml:"max_script_size"`
+}
+
 // inboundConfig: checks on mail arriving on the MX port.
 type inboundConfig struct {
 	// Verify checks SPF, DKIM and DMARC (relay.Verifier), records them in
@@ -141,6 +161,7 @@ func defaultConfig() config {
 			IMAPS:       "127.0.0.1:10993",
 			POP3:        "127.0.0.1:10110",
 			POP3S:       "127.0.0.1:10995",
+			ManageSieve: "127.0.0.1:14190",
 		},
 		Log: logConfig{Format: "text", Level: "info"},
 	}
@@ -177,6 +198,12 @@ func loadConfigFile(path string, c *config) error {
 	for i := range c.DKIM {
 		rel(&c.DKIM[i].KeyFile)
 	}
+	for i := range c.Sieve.Before {
+		rel(&c.Sieve.Before[i])
+	}
+	for i := range c.Sieve.After {
+		rel(&c.Sieve.After[i])
+	}
 	return nil
 }
 
@@ -192,6 +219,7 @@ type serveFlags struct {
 	ports                    map[string]*int
 	smtp, sub, subs          int
 	imap, imaps, pop3, pop3s int
+	managesieve              int
 }
 
 func newServeFlags(name string) *serveFlags {
@@ -209,7 +237,7 @@ func newServeFlags(name string) *serveFlags {
 	fs.StringVar(&f.logFormat, "log-format", "text", "log format: text or json")
 	fs.StringVar(&f.logLevel, "log-level", "info", "log level: debug, info, warn or error")
 	f.ports = map[string]*int{"smtp": &f.smtp, "submission": &f.sub, "submissions": &f.subs,
-		"imap": &f.imap, "imaps": &f.imaps, "pop3": &f.pop3, "pop3s": &f.pop3s}
+		"imap": &f.imap, "imaps": &f.imaps, "pop3": &f.pop3, "pop3s": &f.pop3s, "managesieve": &f.managesieve}
 	fs.IntVar(&f.smtp, "smtp-port", 10025, "SMTP (MX) port")
 	fs.IntVar(&f.sub, "submission-port", 10587, "submission port (STARTTLS, AUTH)")
 	fs.IntVar(&f.subs, "submissions-port", 10465, "submission port with implicit TLS")
@@ -217,6 +245,7 @@ func newServeFlags(name string) *serveFlags {
 	fs.IntVar(&f.imaps, "imaps-port", 10993, "IMAP port with implicit TLS")
 	fs.IntVar(&f.pop3, "pop3-port", 10110, "POP3 port (STLS)")
 	fs.IntVar(&f.pop3s, "pop3s-port", 10995, "POP3 port with implicit TLS")
+	fs.IntVar(&f.managesieve, "managesieve-port", 14190, "ManageSieve port (STARTTLS), for uploading Sieve filters")
 	return f
 }
 
@@ -344,6 +373,15 @@ func (c *config) check() error {
 			errs = append(errs, fmt.Errorf("dkim[%d]: algorithm %q: want rsa or ed25519", i, d.Algorithm))
 		}
 	}
+	if _, err := c.filters(nil, nil); err != nil {
+		errs = append(errs, err)
+	}
+	if _, err := c.archive(); err != nil {
+		errs = append(errs, err)
+	}
+	if c.Sieve.MaxScripts < 0 || c.Sieve.MaxScriptSize < 0 {
+		errs = append(errs, errors.New("sieve: negative max_scripts or max_script_size"))
+	}
 	if _, err := newLogger(c.Log, os.Stderr); err != nil {
 		errs = append(errs, err)
 	}
@@ -352,17 +390,10 @@ func (c *config) check() error {
 
 // trustedNetworks parses TrustedNetworks; a bare address is a /32 or /128.
 func (c *config) trustedNetworks() ([]netip.Prefix, error) {
-	var ps []netip.Prefix
-	for _, s := range c.TrustedNetworks {
-		if p, err := netip.ParsePrefix(s); err == nil {
-			ps = append(ps, p.Masked())
-		} else if a, err := netip.ParseAddr(s); err == nil {
-			ps = append(ps, netip.PrefixFrom(a, a.BitLen()))
-		} else {
-			return nil, fmt.Errorf("trusted_networks: %q is neither a prefix nor an address", s)
-		}
+	if len(c.TrustedNetworks) == 0 {
+		return nil, nil
 	}
-	return ps, nil
+	return parsePrefixes("trusted_networks", c.TrustedNetworks)
 }
 
 func splitList(s string) []string {

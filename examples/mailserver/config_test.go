@@ -8,6 +8,7 @@ import (
 	"reflect"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/postyard/postyard/relay"
 )
@@ -60,6 +61,19 @@ func TestConfigExampleFile(t *testing.T) {
 	want := []netip.Prefix{netip.MustParsePrefix("127.0.0.1/32"), netip.MustParsePrefix("::1/128"), netip.MustParsePrefix("10.0.0.0/8")}
 	if !reflect.DeepEqual(nets, want) {
 		t.Errorf("trusted networks %v", nets)
+	}
+	if c.Listen.ManageSieve != "0.0.0.0:4190" {
+		t.Errorf("listen.managesieve %q", c.Listen.ManageSieve)
+	}
+	fs, err := c.filters(nets, nil)
+	if err != nil || len(fs.mx) != 7 || len(fs.submission) != 5 || fs.quarantine != "Junk" {
+		t.Errorf("filters: %d on MX, %d on submission, %v", len(fs.mx), len(fs.submission), err)
+	}
+	if a, err := c.archive(); err != nil || a.User != "archive@example.org" || a.Retention != 365*24*time.Hour {
+		t.Errorf("archive: %+v %v", a, err)
+	}
+	if c.Sieve.MaxScripts != 20 || c.Sieve.MaxScriptSize != 64<<10 {
+		t.Errorf("sieve: %+v", c.Sieve)
 	}
 }
 

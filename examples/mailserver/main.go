@@ -10,6 +10,7 @@
 //	10465  message submission over implicit TLS (RFC 8314)
 //	10143  IMAP with STARTTLS      10993  IMAP over TLS
 //	10110  POP3 with STLS          10995  POP3 over TLS
+//	14190  ManageSieve with STARTTLS (RFC 5804): upload Sieve filters
 //
 // with a self-signed certificate made at start, one demo user whose
 // password is printed. Mailboxes (Maildir++, readable by mutt and Dovecot)
@@ -23,9 +24,11 @@
 // host name, the domains, the listen addresses (the real ports 25, 587,
 // 465, 143, 993, 110, 995), the certificate files, a users file, trusted
 // networks, a smarthost, DKIM keys, SPF/DKIM/DMARC checks on incoming
-// mail, the data and queue directories, and the log format and level.
-// Flags override the file. Relative paths in the file are relative to the
-// file's directory.
+// mail, content filters ([filters]: DNSBL, size and attachment rules,
+// data-loss rules, clamd, spamd, milters such as rspamd), an archive copy
+// of all mail ([archive]), Sieve ([sieve]), the data and queue
+// directories, and the log format and level. Flags override the file.
+// Relative paths in the file are relative to the file's directory.
 //
 //	mailserver -config /etc/mailserver.toml
 //
@@ -58,8 +61,22 @@
 // runs, the queue subcommand talks to it over the Unix socket
 // DATA/admin.sock, and when it is stopped it opens the directory itself.
 //
-// Not configurable here (see the relay package): content filters (relay
-// has no filter chain yet), per-domain TLS policies, LMTP hand-off, quotas.
+// # Sieve
+//
+// Local delivery runs each user's active Sieve script (RFC 5228, with
+// fileinto, imap4flags, vacation, ...: package sieve), which users upload
+// over ManageSieve with the same login as for IMAP:
+//
+//	sieve-connect --server 127.0.0.1 --port 14190 --nosrv --notlsverify \
+//	    --user demo@localhost --upload --localsieve my.sieve --remotesieve my
+//	sieve-connect ... --activate --remotesieve my
+//
+// Scripts are kept in DATA/sieve, vacation and duplicate records in
+// DATA/sieve-state. Without a script mail goes to INBOX, and mail a filter
+// quarantined to Junk.
+//
+// Not configurable here (see the relay package): per-domain TLS policies,
+// LMTP hand-off, quotas.
 package main
 
 import (

@@ -178,7 +178,7 @@ func processConfig(t *testing.T, data string) string {
 	var b strings.Builder
 	fmt.Fprintf(&b, "hostname = \"mail.test\"\ndomains = [\"example.test\"]\ndata_dir = %q\n", data)
 	b.WriteString("[listen]\n")
-	for _, s := range []string{"smtp", "submission", "submissions", "imap", "imaps", "pop3", "pop3s"} {
+	for _, s := range []string{"smtp", "submission", "submissions", "imap", "imaps", "pop3", "pop3s", "managesieve"} {
 		fmt.Fprintf(&b, "%s = \"127.0.0.1:0\"\n", s)
 	}
 	b.WriteString("[log]\nformat = \"json\"\n")

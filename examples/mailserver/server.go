@@ -22,6 +22,7 @@ import (
 	"github.com/postyard/postyard/certs"
 	"github.com/postyard/postyard/imap"
 	"github.com/postyard/postyard/mailbox/maildir"
+	"github.com/postyard/postyard/managesieve"
 	"github.com/postyard/postyard/pop3"
 	"github.com/postyard/postyard/queue"
 	"github.com/postyard/postyard/queue/filequeue"
@@ -102,11 +103,15 @@ type mailServer struct {
 	store   *maildir.Store
 	cert    *certs.Reloader
 	users   *userDB // nil in demo mode
+
+	archive     *relay.Archive // nil without one
+	stopArchive func()         // stops the archive sweeps and waits for them
+	sieve       *managesieve.DirStore
 }
 
 // start opens the storage, starts every service of c and returns at once.
 func start(log *slog.Logger, c *config) (_ *mailServer, err error) {
-	ms := &mailServer{log: log, addrs: map[string]string{}}
+	ms := &mailServer{log: log, addrs: map[string]string{}, stopArchive: func() {}}
 	var undo []func()
 	defer func() {
 		if err != nil {
@@ -166,7 +171,7 @@ func start(log *slog.Logger, c *config) (_ *mailServer, err error) {
 		if ms.users, err = openUsers(usersFile, log); err != nil {
 			return nil, fmt.Errorf("%w (add users with: mailserver adduser -users %s NAME)", err, usersFile)
 		}
-		authn, policy.Users = ms.users, ms.users.lookup
+		authn, policy.Users = ms.users.authenticator(log), ms.users.lookup
 	} else {
 		ms.user, ms.password = "demo@"+c.Domains[0], c.demoPassword
 		if ms.password == "" {
@@ -197,23 +202,45 @@ func start(log *slog.Logger, c *config) (_ *mailServer, err error) {
 		return nil, err
 	}
 
-	inbound := relay.Inbound{Policy: policy, Deliverer: ms.store, Queue: ms.q, QueueOptions: qopts, Logger: log}
+	filters, err := c.filters(nets, log)
+	if err != nil {
+		return nil, err
+	}
+	if ms.archive, err = c.archive(); err != nil {
+		return nil, err
+	}
+	if err := ms.prepareArchive(); err != nil {
+		return nil, err
+	}
+	// Local copies: quarantined ones go to the quarantine mailbox, made
+	// when first needed; the users' Sieve scripts file the others.
+	mailboxes := &junkStore{Store: ms.store, junk: filters.quarantine}
+	sv, err := ms.setupSieve(c, log)
+	if err != nil {
+		return nil, err
+	}
+
+	inbound := relay.Inbound{
+		Policy: policy, Deliverer: mailboxes, Queue: ms.q, QueueOptions: qopts,
+		Filters: filters.mx, QuarantineMailbox: filters.quarantine, Archive: ms.archive, Sieve: sv, Logger: log,
+	}
 	mx := &smtp.Server{Hostname: c.Hostname, Backend: &inbound, TLSConfig: tlsConf, Logger: log}
 	if c.Inbound.Verify {
-		mxInbound := inbound
-		mxInbound.Verifier = &relay.Verifier{AuthServID: c.Hostname}
-		mx.Backend = &mxInbound
+		inbound.Verifier = &relay.Verifier{AuthServID: c.Hostname}
 	}
+	subInbound := inbound
+	subInbound.Verifier, subInbound.Filters = nil, filters.submission
 	submission := &smtp.Server{
 		Hostname: c.Hostname, TLSConfig: tlsConf, Logger: log,
-		Backend:       &relay.Submission{Inbound: inbound, Hostname: c.Hostname, Signer: signer},
+		Backend:       &relay.Submission{Inbound: subInbound, Hostname: c.Hostname, Signer: signer},
 		Authenticator: authn, RequireAuth: true,
 	}
 	// Outbound: remote mail leaves through MX or the smarthost; reports
-	// to local senders stay local.
-	ms.out = &relay.Deliverer{Queue: ms.q, Hostname: c.Hostname, Smarthost: smarthost, Local: policy, Mailboxes: ms.store, Logger: log}
+	// to local senders stay local (through their Sieve scripts too).
+	ms.out = &relay.Deliverer{Queue: ms.q, Hostname: c.Hostname, Smarthost: smarthost, Local: policy, Mailboxes: mailboxes, Sieve: sv, Logger: log}
 	imapSrv := &imap.Server{Store: ms.store, Authenticator: authn, Hostname: c.Hostname, TLSConfig: tlsConf, Logger: log}
 	pop3Srv := &pop3.Server{Store: ms.store, Authenticator: authn, Hostname: c.Hostname, TLSConfig: tlsConf, Logger: log}
+	sieveSrv := &managesieve.Server{Store: ms.sieve, Authenticator: authn, TLSConfig: tlsConf, Logger: log}
 
 	user, password := ms.user, ms.password
 	if user == "" {
@@ -232,6 +259,7 @@ func start(log *slog.Logger, c *config) (_ *mailServer, err error) {
 		"imaps":       {imapSrv, imapSrv.ServeTLS, "curl -k --url imaps://%s/INBOX --user " + user + ":" + password},
 		"pop3":        {pop3Srv, pop3Srv.Serve, "curl -k --ssl-reqd --url pop3://%s/ --user " + user + ":" + password},
 		"pop3s":       {pop3Srv, pop3Srv.ServeTLS, "curl -k --url pop3s://%s/1 --user " + user + ":" + password},
+		"managesieve": {sieveSrv, sieveSrv.Serve, "sieve-connect --server %s --port %s --nosrv --notlsverify --user " + user + " --list"},
 	}
 	type bound struct {
 		name string
@@ -264,6 +292,7 @@ func start(log *slog.Logger, c *config) (_ *mailServer, err error) {
 	if err := ms.out.Start(); err != nil {
 		return nil, err
 	}
+	ms.startArchive(log, time.Duration(c.Archive.SweepInterval))
 
 	if ms.users == nil {
 		log.Info("demo user", "user", ms.user, "password", ms.password)
@@ -273,10 +302,16 @@ func start(log *slog.Logger, c *config) (_ *mailServer, err error) {
 		addr := b.l.Addr().String()
 		ms.addrs[b.name] = addr
 		s := services[b.name]
-		log.Info("listening", "service", b.name, "addr", addr, "try", fmt.Sprintf(s.try, addr))
+		try := fmt.Sprintf(s.try, addr)
+		if b.name == "managesieve" {
+			host, port, _ := net.SplitHostPort(addr)
+			try = fmt.Sprintf(s.try, host, port)
+		}
+		log.Info("listening", "service", b.name, "addr", addr, "try", try)
 		go func() {
 			if err := s.serve(b.l); err != nil && !errors.Is(err, smtp.ErrServerClosed) &&
-				!errors.Is(err, imap.ErrServerClosed) && !errors.Is(err, pop3.ErrServerClosed) {
+				!errors.Is(err, imap.ErrServerClosed) && !errors.Is(err, pop3.ErrServerClosed) &&
+				!errors.Is(err, managesieve.ErrServerClosed) {
 				ms.errc <- fmt.Errorf("%s: %w", b.name, err)
 			}
 		}()
@@ -309,6 +344,7 @@ func (ms *mailServer) Shutdown(ctx context.Context) error {
 	}
 	wg.Go(func() { errs[len(ms.servers)] = ms.admin.Shutdown(ctx) })
 	wg.Wait()
+	ms.stopArchive()
 	errs = append(errs, ms.out.Shutdown(ctx), ms.q.Close(), ms.store.Close())
 	return errors.Join(errs...)
 }
@@ -319,6 +355,7 @@ func (ms *mailServer) Close() {
 		s.Close()
 	}
 	ms.admin.Close()
+	ms.stopArchive()
 	ms.out.Close()
 	ms.q.Close()
 	ms.store.Close()

@@ -15,7 +15,7 @@ import (
 
 // userCommand runs "adduser", "passwd" or "deluser":
 //
-//	mailserver adduser [-users FILE | -data DIR | -config FILE] NAME
+//	mailserver adduser [-users FILE | -data DIR | -config FILE] [-no-scram] NAME
 //
 // The password is read from stdin: prompted for twice, without echo, on a
 // terminal; otherwise the first line. The users file is FILE, else the
@@ -26,8 +26,12 @@ func userCommand(cmd string, args []string, stdin io.Reader, stdout, stderr io.W
 	usersFile := fs.String("users", "", "users `file`")
 	dataDir := fs.String("data", "", "data `directory` (the users file is DIR/users)")
 	configFile := fs.String("config", "", "server config `file` (its users_file or data_dir)")
+	noSCRAM := new(bool)
+	if cmd != "deluser" {
+		fs.BoolVar(noSCRAM, "no-scram", false, "store only the argon2id hash, no SCRAM-SHA-256 credentials (which are easier to brute-force; without them the user cannot log in with SCRAM)")
+	}
 	fs.Usage = func() {
-		fmt.Fprintf(stderr, "usage: mailserver %s [-users FILE | -data DIR | -config FILE] NAME\n", cmd)
+		fmt.Fprintf(stderr, "usage: mailserver %s [-users FILE | -data DIR | -config FILE] [-no-scram] NAME\n", cmd)
 		fs.PrintDefaults()
 	}
 	if err := fs.Parse(args); err != nil {
@@ -38,12 +42,17 @@ func userCommand(cmd string, args []string, stdin io.Reader, stdout, stderr io.W
 		return errors.New("one user name expected")
 	}
 	name := fs.Arg(0)
+	if err := auth.CheckFileUserName(name); err != nil {
+		return err
+	}
 	path, err := usersPath(*usersFile, *dataDir, *configFile)
 	if err != nil {
 		return err
 	}
 	if cmd == "deluser" {
-		if err := setUserHash(path, name, "", true); err != nil {
+		if err := auth.RemoveFileUser(path, name); errors.Is(err, auth.ErrUnknownUser) {
+			return fmt.Errorf("no user %q in %s", name, path)
+		} else if err != nil {
 			return err
 		}
 		fmt.Fprintf(stdout, "removed %s from %s\n", name, path)
@@ -53,16 +62,24 @@ func userCommand(cmd string, args []string, stdin io.Reader, stdout, stderr io.W
 	if err != nil {
 		return err
 	}
-	hash, err := auth.HashPassword(password)
+	u, err := auth.NewFileUser(name, password, &auth.FileUserOptions{NoSCRAM: *noSCRAM})
 	if err != nil {
-		return err
-	}
-	if err := setUserHash(path, name, hash, cmd == "passwd"); err != nil {
 		return err
 	}
 	verb := "added"
 	if cmd == "passwd" {
 		verb = "changed the password of"
+		err = auth.ReplaceFileUser(path, u)
+	} else {
+		err = auth.AddFileUser(path, u)
+	}
+	switch {
+	case errors.Is(err, auth.ErrUnknownUser):
+		return fmt.Errorf("no user %q in %s", name, path)
+	case errors.Is(err, auth.ErrUserExists):
+		return fmt.Errorf("user %q exists in %s (use passwd to change the password)", name, path)
+	case err != nil:
+		return err
 	}
 	fmt.Fprintf(stdout, "%s %s in %s\n", verb, name, path)
 	return nil

@@ -11,9 +11,10 @@
 //
 // With no -users file there is one demo user, demo@localhost, whose
 // password is logged and who may send as any address. The users file holds
-// "name:hash" lines (argon2id or bcrypt), as "mailserver adduser" writes
-// them; such a user may send as its own name (an address), or as any
-// address with -any-sender.
+// "name:hash" or "name:hash:scram" lines (argon2id or bcrypt, and
+// SCRAM-SHA-256 credentials: auth.UsersFile), as "mailserver adduser"
+// writes them; such a user may send as its own name (an address), or as
+// any address with -any-sender. The file is read again when it changes.
 //
 // The queue lives under -data (default: a new temporary directory). The
 // TLS certificate is -cert/-key (reloaded when the files change), or a
@@ -25,7 +26,6 @@
 package main
 
 import (
-	"bufio"
 	"cmp"
 	"context"
 	"crypto/rand"
@@ -42,7 +42,6 @@ import (
 	"os/signal"
 	"path/filepath"
 	"strings"
-	"sync/atomic"
 	"syscall"
 	"time"
 
@@ -175,9 +174,8 @@ type relayServer struct {
 	srv   *smtp.Server
 	out   *relay.Deliverer
 	q     *filequeue.Queue
-	cert  *certs.Reloader            // nil when self-signed
-	users atomic.Pointer[auth.Users] // the users file's, swapped on reload
-	file  string                     // the users file; "" in demo mode
+	cert  *certs.Reloader // nil when self-signed
+	users *auth.UsersFile // nil in demo mode
 }
 
 // start opens the queue, starts the Deliverer and the listeners, and
@@ -232,15 +230,15 @@ func start(log *slog.Logger, c *config) (_ *relayServer, err error) {
 	var authn auth.Authenticator
 	anySender := c.anySender
 	if c.users != "" {
-		rs.file = c.users
-		u, err := loadUsers(c.users)
-		if err != nil {
+		if rs.users, err = auth.OpenUsersFile(c.users, &auth.UsersFileOptions{Logger: log}); err != nil {
 			return nil, err
 		}
-		rs.users.Store(u)
-		authn = auth.AuthenticatorFunc(func(ctx context.Context, identity, username, password string) (string, error) {
-			return rs.users.Load().Authenticate(ctx, identity, username, password)
-		})
+		// SCRAM-SHA-256 only if every user can use it: a client that
+		// picks it could not log in as a user without SCRAM credentials.
+		authn = rs.users
+		if n, scram := rs.users.Count(); n != scram {
+			authn = auth.AuthenticatorFunc(rs.users.Authenticate)
+		}
 	} else {
 		rs.user, rs.password = "demo@localhost", cmp.Or(c.demoPassword, randomPassword())
 		u := &auth.Users{Fold: true}
@@ -335,14 +333,10 @@ func (rs *relayServer) reload() {
 	if rs.cert != nil {
 		rs.cert.Reload()
 	}
-	if rs.file != "" {
-		u, err := loadUsers(rs.file)
-		if err != nil {
+	if rs.users != nil {
+		if err := rs.users.Reload(); err != nil {
 			rs.log.Error("keeping the previous users", "err", err)
-			return
 		}
-		rs.users.Store(u)
-		rs.log.Info("users reloaded", "file", rs.file)
 	}
 }
 
@@ -359,32 +353,6 @@ func (rs *relayServer) Close() {
 	rs.srv.Close()
 	rs.out.Close()
 	rs.q.Close()
-}
-
-// loadUsers reads a users file: "name:hash" lines (argon2id or bcrypt
-// hashes), blank lines and "#" comments, as examples/mailserver writes.
-func loadUsers(path string) (*auth.Users, error) {
-	f, err := os.Open(path)
-	if err != nil {
-		return nil, err
-	}
-	defer f.Close()
-	users := &auth.Users{Fold: true}
-	sc := bufio.NewScanner(f)
-	for n := 1; sc.Scan(); n++ {
-		line := strings.TrimSpace(sc.Text())
-		if line == "" || strings.HasPrefix(line, "#") {
-			continue
-		}
-		name, hash, ok := strings.Cut(line, ":")
-		if !ok || name == "" || hash == "" {
-			return nil, fmt.Errorf("%s:%d: want name:hash", path, n)
-		}
-		if err := users.SetHash(name, hash); err != nil {
-			return nil, fmt.Errorf("%s:%d: %w", path, n, err)
-		}
-	}
-	return users, sc.Err()
 }
 
 func randomPassword() string {
