@@ -184,6 +184,9 @@ type Deliverer struct {
 	// Sieve, if set, runs the local users' Sieve scripts on those copies
 	// (see Sieve).
 	Sieve *Sieve
+	// QuarantineMailbox is where Sieve files local copies with a spam
+	// verdict, as Inbound.QuarantineMailbox; "" means "Junk".
+	QuarantineMailbox string
 
 	once    sync.Once
 	res     dnsmx.Lookuper

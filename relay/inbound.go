@@ -368,10 +368,7 @@ func (s *inSession) mailbox() string {
 	if !s.quarantine {
 		return ""
 	}
-	if s.in.QuarantineMailbox != "" {
-		return s.in.QuarantineMailbox
-	}
-	return "Junk"
+	return quarantineMailbox(s.in.QuarantineMailbox)
 }
 
 // deliverLocal stores the message, with a Return-Path (RFC 5321 §4.4), in

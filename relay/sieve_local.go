@@ -13,10 +13,11 @@ import (
 // This file connects Sieve to the two places where mail reaches local
 // users: Inbound (and Submission) at DATA, and Deliverer for queued mail.
 
-// junkMailbox is the mailbox of messages with a spam verdict.
-func (in *Inbound) junkMailbox() string {
-	if in.QuarantineMailbox != "" {
-		return in.QuarantineMailbox
+// quarantineMailbox is the mailbox of messages with a spam verdict: name,
+// or "Junk".
+func quarantineMailbox(name string) string {
+	if name != "" {
+		return name
 	}
 	return "Junk"
 }
@@ -44,7 +45,7 @@ func (s *inSession) deliverSieve(ctx context.Context, r io.Reader, users []mailb
 	}
 	job := &sieveJob{
 		mailboxes: s.in.Deliverer, queue: s.in.Queue, policy: s.in.Policy,
-		junk: s.in.junkMailbox(), from: s.from, opts: s.opts, raw: raw,
+		junk: quarantineMailbox(s.in.QuarantineMailbox), from: s.from, opts: s.opts, raw: raw,
 		quarantine: s.quarantine, rcpts: rcpts, log: log,
 	}
 	if s.in.QueueOptions != nil {
@@ -94,7 +95,7 @@ func (d *Deliverer) localCopies(ctx context.Context, m *queue.Message, users []m
 	}
 	job := &sieveJob{
 		mailboxes: d.Mailboxes, queue: d.Queue, policy: d.Local, hostname: d.Hostname,
-		junk: "Junk", from: m.Envelope.From, opts: m.Envelope.Options, raw: raw, log: log,
+		junk: quarantineMailbox(d.QuarantineMailbox), from: m.Envelope.From, opts: m.Envelope.Options, raw: raw, log: log,
 	}
 	for j, u := range users {
 		to := m.Envelope.Recipients[rcpts[owner[j]]].To

@@ -237,7 +237,7 @@ func start(log *slog.Logger, c *config) (_ *mailServer, err error) {
 	}
 	// Outbound: remote mail leaves through MX or the smarthost; reports
 	// to local senders stay local (through their Sieve scripts too).
-	ms.out = &relay.Deliverer{Queue: ms.q, Hostname: c.Hostname, Smarthost: smarthost, Local: policy, Mailboxes: mailboxes, Sieve: sv, Logger: log}
+	ms.out = &relay.Deliverer{Queue: ms.q, Hostname: c.Hostname, Smarthost: smarthost, Local: policy, Mailboxes: mailboxes, Sieve: sv, QuarantineMailbox: filters.quarantine, Logger: log}
 	imapSrv := &imap.Server{Store: ms.store, Authenticator: authn, Hostname: c.Hostname, TLSConfig: tlsConf, Logger: log}
 	pop3Srv := &pop3.Server{Store: ms.store, Authenticator: authn, Hostname: c.Hostname, TLSConfig: tlsConf, Logger: log}
 	sieveSrv := &managesieve.Server{Store: ms.sieve, Authenticator: authn, TLSConfig: tlsConf, Logger: log}
