@@ -34,7 +34,14 @@ func toolPort(t *testing.T) string {
 
 // startDaemon runs a program in the foreground for a test: its own process
 // group, stopped (SIGTERM, then SIGKILL to the group) at cleanup.
-func startDaemon(t *testing.T, logFile string, name string, args ...string) *exec.Cmd {
+// daemon is a process started by startDaemon; done is closed when it has
+// exited.
+type daemon struct {
+	*exec.Cmd
+	done chan struct{}
+}
+
+func startDaemon(t *testing.T, logFile string, name string, args ...string) *daemon {
 	t.Helper()
 	cmd := exec.Command(name, args...)
 	var out bytes.Buffer
@@ -62,7 +69,7 @@ func startDaemon(t *testing.T, logFile string, name string, args ...string) *exe
 			}
 		}
 	})
-	return cmd
+	return &daemon{cmd, done}
 }
 
 func outputTail(b []byte, n int) []byte {
@@ -74,7 +81,7 @@ func outputTail(b []byte, n int) []byte {
 
 // waitTCP waits until something accepts TCP connections on addr, for
 // at most limit.
-func waitTCP(t *testing.T, cmd *exec.Cmd, addr string, limit time.Duration) {
+func waitTCP(t *testing.T, d *daemon, addr string, limit time.Duration) {
 	t.Helper()
 	deadline := time.Now().Add(limit)
 	tick := time.NewTicker(100 * time.Millisecond)
@@ -85,10 +92,14 @@ func waitTCP(t *testing.T, cmd *exec.Cmd, addr string, limit time.Duration) {
 			c.Close()
 			return
 		}
-		if cmd.ProcessState != nil || time.Now().After(deadline) {
-			t.Fatalf("%s is not listening on %s: %v", cmd.Path, addr, err)
+		if time.Now().After(deadline) {
+			t.Fatalf("%s is not listening on %s: %v", d.Path, addr, err)
 		}
-		<-tick.C
+		select {
+		case <-d.done:
+			t.Fatalf("%s exited without listening on %s", d.Path, addr)
+		case <-tick.C:
+		}
 	}
 }
 
