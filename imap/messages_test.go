@@ -2,6 +2,7 @@ package imap_test
 
 import (
 	"context"
+	"github.com/postyard/postyard/mailbox/memstore"
 	"strconv"
 	"strings"
 	"testing"
@@ -144,6 +145,46 @@ S: * 5 EXISTS
 S: * 1 EXPUNGE
 C: DONE
 S: a5 OK IDLE completed
+`)
+	})
+}
+
+// TestStoreOverflow: a STORE that changes more messages than the
+// session's subscription holds (it overflows, and the session lists the
+// mailbox again) reports each change once, in its FETCH responses, and
+// another session still learns of all of them.
+func TestStoreOverflow(t *testing.T) {
+	inBubble(t, func(t *testing.T) {
+		srv, _ := newServer(t)
+		st := memstore.New(&memstore.Options{MaxPending: 2})
+		t.Cleanup(func() { st.Close() })
+		srv.Store = st
+		for i := range 4 {
+			deliver(t, st, "alice", "", msgN("m"+string(rune('1'+i)), "x"), nil)
+		}
+		a := login(t, srv, "alice")
+		b := login(t, srv, "alice")
+		a.send("s SELECT INBOX\r\n")
+		a.replies()
+		b.send("s SELECT INBOX\r\n")
+		b.replies()
+		a.run(`
+C: a1 STORE 1:4 +FLAGS (\Seen)
+S: * 1 FETCH (FLAGS (\Seen))
+S: * 2 FETCH (FLAGS (\Seen))
+S: * 3 FETCH (FLAGS (\Seen))
+S: * 4 FETCH (FLAGS (\Seen))
+S: a1 OK STORE completed
+C: a2 NOOP
+S: a2 OK NOOP completed
+`)
+		b.run(`
+C: b1 NOOP
+S: * 1 FETCH (FLAGS (\Seen))
+S: * 2 FETCH (FLAGS (\Seen))
+S: * 3 FETCH (FLAGS (\Seen))
+S: * 4 FETCH (FLAGS (\Seen))
+S: b1 OK NOOP completed
 `)
 	})
 }

@@ -27,8 +27,12 @@ type searchKey struct {
 	cached bool
 }
 
-// searchNeeds says what evaluating a key needs.
-type searchNeeds struct{ meta, content bool }
+// searchNeeds says what evaluating a key needs: the parts of the cached
+// metadata to ask the store for, and whether message content is read.
+type searchNeeds struct {
+	meta    mailbox.MetadataParts
+	content bool
+}
 
 func (c *conn) readSearchKey(needs *searchNeeds) (*searchKey, error) {
 	end, err := c.sc.Nest()
@@ -104,7 +108,7 @@ func (c *conn) readSearchKey(needs *searchNeeds) (*searchKey, error) {
 		}
 		k.negate = word == "UNKEYWORD"
 	case "BCC", "CC", "FROM", "SUBJECT", "TO":
-		needs.meta = true
+		needs.meta |= mailbox.MetadataFields
 		k.field, k.op = textproto.CanonicalMIMEHeaderKey(word), "HEADER"
 		k.cached = mailbox.IsCachedField(k.field)
 		err = str()
@@ -116,19 +120,22 @@ func (c *conn) readSearchKey(needs *searchNeeds) (*searchKey, error) {
 			return nil, err
 		}
 		err = str()
-		needs.meta = true
 		if k.cached = mailbox.IsCachedField(k.field); k.cached {
 			k.field = textproto.CanonicalMIMEHeaderKey(k.field)
+			needs.meta |= mailbox.MetadataFields
 		} else {
+			// Read from the header, which ends where the body starts.
 			needs.content = true
+			needs.meta |= mailbox.MetadataBody
 		}
 	case "BODY", "TEXT":
-		needs.content, needs.meta = true, true
+		needs.content = true
+		needs.meta |= mailbox.MetadataBody
 		err = str()
 	case "BEFORE", "ON", "SINCE":
 		err = date()
 	case "SENTBEFORE", "SENTON", "SENTSINCE":
-		needs.meta = true
+		needs.meta |= mailbox.MetadataDate
 		err = date()
 	case "LARGER", "SMALLER":
 		if err := arg(); err != nil {
@@ -288,7 +295,9 @@ func (c *conn) search(ctx context.Context, cmd *command) error {
 	var hits []mailbox.UID
 	var top mailbox.ModSeq
 	usesModSeq := root.uses("MODSEQ")
-	for m, err := range sel.mbox.Messages(ctx, mailbox.AllUIDs(), &mailbox.FetchOptions{Metadata: needs.meta}) {
+	// Each message is tested and forgotten (but its UID): the store may
+	// reuse its memory for the next.
+	for m, err := range sel.mbox.Messages(ctx, mailbox.AllUIDs(), &mailbox.FetchOptions{Metadata: needs.meta, Reuse: true}) {
 		if err != nil {
 			return err
 		}
@@ -476,7 +485,7 @@ func (c *conn) matchHeader(ctx context.Context, k *searchKey, m *mailbox.Message
 		return false, nil
 	}
 	defer content.Close()
-	end := metaOf(m).Body.BodyOffset
+	end := bodyOf(m).BodyOffset
 	raw, err := readRange(content, 0, min(end, maxHeaderRead))
 	if err != nil {
 		return false, err
@@ -503,7 +512,7 @@ func (c *conn) matchText(ctx context.Context, k *searchKey, m *mailbox.Message) 
 		return false, nil
 	}
 	defer content.Close()
-	root := metaOf(m).Body
+	root := bodyOf(m)
 	if k.op == "TEXT" {
 		raw, err := readRange(content, 0, min(root.BodyOffset, maxHeaderRead))
 		if err != nil {

@@ -81,7 +81,7 @@ func (c *conn) selectCmd(ctx context.Context, cmd *command) error {
 	}
 	sel.modseq = st.HighestModSeq
 	var firstUnseen uint32
-	for m, err := range mbox.Messages(ctx, mailbox.AllUIDs(), nil) {
+	for m, err := range mbox.Messages(ctx, mailbox.AllUIDs(), &mailbox.FetchOptions{Reuse: true}) {
 		if err != nil {
 			return fail(err)
 		}
@@ -204,7 +204,7 @@ func (c *conn) qresyncSelect(ctx context.Context, qr *qresyncParams) error {
 	if len(vanished) > 0 {
 		c.untagged("VANISHED (EARLIER) " + vanished.String())
 	}
-	for m, err := range sel.mbox.Messages(ctx, known, &mailbox.FetchOptions{ChangedSince: qr.modseq}) {
+	for m, err := range sel.mbox.Messages(ctx, known, &mailbox.FetchOptions{ChangedSince: qr.modseq, Reuse: true}) {
 		if err != nil {
 			return err
 		}

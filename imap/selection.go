@@ -226,7 +226,10 @@ func writeFlags(r *resp, f mailbox.Flags, kws []string) {
 // the mailbox and reports new messages, flag changes and expunges.
 func (c *conn) resync(ctx context.Context) error {
 	sel := c.sel
-	clear(sel.sent)
+	// sel.sent, the flag changes this session reported itself (a STORE
+	// of more messages than a subscription holds overflows it), is
+	// consulted below and then cleared.
+	defer clear(sel.sent)
 	present := make(map[mailbox.UID]bool, sel.uids.len())
 	var changed []mailbox.Message
 	var newUIDs []mailbox.UID
@@ -257,8 +260,12 @@ func (c *conn) resync(ctx context.Context) error {
 		c.untaggedf("%d EXISTS", sel.uids.len())
 	}
 	for i := range changed {
-		if sel.inView(changed[i].UID) {
-			c.flagsFetch(&changed[i], true)
+		m := &changed[i]
+		if sent, ok := sel.sent[m.UID]; ok && m.ModSeq <= sent {
+			continue // reported already, by the STORE or FETCH that made it
+		}
+		if sel.inView(m.UID) {
+			c.flagsFetch(m, true)
 		}
 	}
 	if st, err := sel.mbox.Status(ctx); err == nil {

@@ -112,6 +112,7 @@ type Server struct {
 	// Buffers that sessions in IDLE give back (see conn.releaseBufs):
 	// *bufio.Writer and *readBuf.
 	writers, readers sync.Pool
+	bigWriters       sync.Pool // *bufio.Writer of bigWriteBufSize
 }
 
 // ListenerOptions are the per-listener settings of ServeListener.
@@ -247,6 +248,10 @@ type readBuf struct {
 
 // writeBufSize is the size of a session's write buffer.
 const writeBufSize = 4096
+
+// bigWriteBufSize is the size of the write buffer a FETCH of many
+// messages borrows (see conn.bigWrites).
+const bigWriteBufSize = 64 << 10
 
 // newBufs returns read and write buffers on c, from the server's pools
 // when they hold any.

@@ -132,7 +132,7 @@ func (a *addrScanner) text(stops string) (text, comment string, stop byte) {
 			a.i += end + 1
 		default:
 			j := a.i
-			for j < len(a.s) && strings.IndexByte(stops+` "([`+"\t\r\n(", a.s[j]) < 0 {
+			for j < len(a.s) && strings.IndexByte(stops, a.s[j]) < 0 && strings.IndexByte(" \"([\t\r\n", a.s[j]) < 0 {
 				j++
 			}
 			emit(a.s[a.i:j])

@@ -84,7 +84,8 @@ type Message struct {
 	// RFC 1939 LIST).
 	Size int64
 	// Metadata is the cached header and MIME metadata; set only when
-	// FetchOptions.Metadata asked for it.
+	// FetchOptions.Metadata asked for some of it, and then with at least
+	// the parts asked for.
 	Metadata *Metadata
 }
 

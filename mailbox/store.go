@@ -229,10 +229,38 @@ type FetchOptions struct {
 	// ChangedSince limits the result to messages whose ModSeq is greater
 	// (RFC 7162 §3.1.4 CHANGEDSINCE); 0 for all.
 	ChangedSince ModSeq
-	// Metadata asks for Message.Metadata (envelope, body structure, header
-	// fields for SEARCH). Without it the listing may be much cheaper.
-	Metadata bool
+	// Metadata says which parts of Message.Metadata the caller needs:
+	// MetadataAll for all of it, 0 (the default) for none, in which case
+	// Message.Metadata is nil. A store may decode each part separately,
+	// so asking for less makes a listing cheaper: IMAP FETCH ENVELOPE
+	// needs MetadataEnvelope, SEARCH on header fields MetadataFields.
+	// Parts not asked for may be missing (nil or zero) or present.
+	Metadata MetadataParts
+	// Reuse lets the store reuse the memory of a yielded Message, and of
+	// all its Metadata and Keywords hold, strings included, for later
+	// messages of the same iteration: each is valid only until the loop
+	// body for it returns, and the caller copies what it keeps (the UID
+	// and other plain values are copies already). A listing then
+	// allocates little or nothing a message. IMAP FETCH and SEARCH,
+	// which answer or test each message and move on, use it. Stores may
+	// ignore it.
+	Reuse bool
 }
+
+// MetadataParts is a set of the parts of Metadata, for
+// FetchOptions.Metadata.
+type MetadataParts uint8
+
+// The parts of Metadata.
+const (
+	MetadataEnvelope MetadataParts = 1 << iota // Metadata.Envelope
+	MetadataBody                               // Metadata.Body (MIME structure and offsets)
+	MetadataDate                               // Metadata.Date
+	MetadataFields                             // Metadata.Fields
+
+	// MetadataAll is every part.
+	MetadataAll = MetadataEnvelope | MetadataBody | MetadataDate | MetadataFields
+)
 
 // AppendOptions are the options of Mailbox.Append and of Recipient.
 type AppendOptions struct {

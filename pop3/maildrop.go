@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"context"
 	"io"
+	"math"
 	"strconv"
 
 	"github.com/postyard/postyard/mailbox"
@@ -15,13 +16,16 @@ import (
 // store before QUIT.
 //
 // Per-message state is kept in flat slices indexed by message number - 1,
-// 13 octets a message, so that a session on a large maildrop stays small:
+// 9 octets a message, so that a session on a large maildrop stays small:
 // no per-message structs or strings.
 type maildrop struct {
 	mb    mailbox.Mailbox
 	uids  []mailbox.UID
-	sizes []int64 // octets, as stored
+	sizes []uint32 // octets, as stored; see big
 	marks []mark
+	// big holds the sizes of messages of 4 GiB or more, by index; their
+	// entry in sizes is math.MaxUint32.
+	big map[int]int64
 	// live and size count the messages not marked as deleted, and their
 	// octets, so that STAT does not walk the listing.
 	live int
@@ -47,7 +51,12 @@ func (m mark) flags() mailbox.Flags { return mailbox.Flags(m & markFlags) }
 func (d *maildrop) len() int { return len(d.uids) }
 
 // msgSize returns the size of message i (0-based).
-func (d *maildrop) msgSize(i int) int64 { return d.sizes[i] }
+func (d *maildrop) msgSize(i int) int64 {
+	if s := d.sizes[i]; s != math.MaxUint32 {
+		return int64(s)
+	}
+	return d.big[i]
+}
 
 // close releases the maildrop lock without changing anything.
 func (d *maildrop) close() {
@@ -55,7 +64,7 @@ func (d *maildrop) close() {
 		d.mb.Close()
 		d.mb = nil
 	}
-	d.uids, d.sizes, d.marks = nil, nil, nil
+	d.uids, d.sizes, d.marks, d.big = nil, nil, nil, nil
 }
 
 // open locks the user's INBOX (RFC 1939 §8, OpenOptions.Exclusive) and
@@ -73,17 +82,28 @@ func (d *maildrop) open(ctx context.Context, s mailbox.Store, user string) error
 	if st, err := mb.Status(ctx); err == nil {
 		n = st.Messages
 	}
-	uids, sizes, marks := make([]mailbox.UID, 0, n), make([]int64, 0, n), make([]mark, 0, n)
-	for m, err := range mb.Messages(ctx, mailbox.AllUIDs(), nil) {
+	uids, sizes, marks := make([]mailbox.UID, 0, n), make([]uint32, 0, n), make([]mark, 0, n)
+	var big map[int]int64
+	// Only UIDs, sizes and flags are kept: the store may reuse each
+	// message's memory for the next.
+	for m, err := range mb.Messages(ctx, mailbox.AllUIDs(), &mailbox.FetchOptions{Reuse: true}) {
 		if err != nil {
 			mb.Close()
 			return err
 		}
 		uids = append(uids, m.UID)
-		sizes = append(sizes, m.Size)
+		if m.Size >= math.MaxUint32 {
+			if big == nil {
+				big = map[int]int64{}
+			}
+			big[len(sizes)] = m.Size
+			sizes = append(sizes, math.MaxUint32)
+		} else {
+			sizes = append(sizes, uint32(m.Size))
+		}
 		marks = append(marks, mark(m.Flags)&markFlags)
 	}
-	d.mb, d.uids, d.sizes, d.marks = mb, uids, sizes, marks
+	d.mb, d.uids, d.sizes, d.marks, d.big = mb, uids, sizes, marks, big
 	d.reset()
 	return nil
 }
@@ -355,7 +375,7 @@ func (w chunkWriter) Write(p []byte) (int, error) {
 	n := 0
 	for len(p) > 0 {
 		k := min(len(p), 64<<10)
-		w.c.deadline(w.c.timeout())
+		w.c.idleDeadline()
 		m, err := w.c.dw.Write(p[:k])
 		n += m
 		if err != nil {

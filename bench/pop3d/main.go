@@ -8,6 +8,12 @@
 //
 //	go run ./bench/pop3d -dir /tmp/pop3store -load "$(../shared/bench/peers/peers.sh maildir-of dovecot)"
 //	../shared/bench/pop3-bench.sh --label postyard -phases stat,list,uidl,retr 127.0.0.1 3110 'bench%d' bench
+//
+// Once the messages are loaded into a maildir store, a marker file in
+// -dir says so, and later starts load no user before a client logs in:
+// the server's memory is then what its sessions use. The -pprof flag
+// needs a build with -tags pprof (net/http adds to the binary's resident
+// size, which the benchmark measures).
 package main
 
 import (
@@ -18,8 +24,6 @@ import (
 	"fmt"
 	"log"
 	"log/slog"
-	"net/http"
-	_ "net/http/pprof"
 	"os"
 	"path/filepath"
 	"slices"
@@ -37,10 +41,13 @@ func main() {
 	load := flag.String("load", "", "mailgen Maildir to load into every user's INBOX if bench's is empty")
 	users := flag.Int("users", 8, "users bench0..benchN-1, besides bench")
 	mem := flag.Bool("mem", false, "memstore instead of maildir")
-	pprofAddr := flag.String("pprof", "", "serve net/http/pprof on this address")
+	pprofAddr := flag.String("pprof", "", "serve net/http/pprof on this address (build with -tags pprof)")
 	flag.Parse()
 	if *pprofAddr != "" {
-		go func() { log.Print(http.ListenAndServe(*pprofAddr, nil)) }()
+		if servePprof == nil {
+			log.Fatal("-pprof: built without -tags pprof")
+		}
+		go servePprof(*pprofAddr)
 	}
 	var st mailbox.Store
 	if *mem {
@@ -58,8 +65,14 @@ func main() {
 		rcpts = append(rcpts, mailbox.Recipient{User: fmt.Sprintf("bench%d", i)})
 	}
 	if *load != "" {
-		if err := loadMaildir(ctx, st, *load, rcpts); err != nil {
-			log.Fatal(err)
+		marker := filepath.Join(*dir, ".pop3d-loaded")
+		if _, err := os.Stat(marker); *mem || err != nil {
+			if err := loadMaildir(ctx, st, *load, rcpts); err != nil {
+				log.Fatal(err)
+			}
+			if !*mem {
+				os.WriteFile(marker, nil, 0o600)
+			}
 		}
 	}
 	srv := &pop3.Server{

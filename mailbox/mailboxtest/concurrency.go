@@ -117,7 +117,7 @@ func (s *suite) testConcurrentFlags(t *testing.T) {
 			if _, err := mb.Append(t.Context(), strings.NewReader(message("x")), nil); err != nil {
 				t.Error(err)
 			}
-			for _, err := range mb.Messages(t.Context(), mailbox.AllUIDs(), &mailbox.FetchOptions{Metadata: true}) {
+			for _, err := range mb.Messages(t.Context(), mailbox.AllUIDs(), &mailbox.FetchOptions{Metadata: mailbox.MetadataAll}) {
 				if err != nil {
 					t.Error(err)
 				}

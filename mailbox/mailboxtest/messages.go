@@ -2,7 +2,9 @@ package mailboxtest
 
 import (
 	"bytes"
+	"fmt"
 	"io"
+	"reflect"
 	"slices"
 	"strings"
 	"testing"
@@ -577,7 +579,7 @@ func (s *suite) testMetadata(t *testing.T) {
 		"JVBERi0=\r\n" +
 		"--X--\r\n"
 	m := appendMsg(t, mb, raw, nil)
-	ms := messages(t, mb, mailbox.UIDSetOf(m.UID), &mailbox.FetchOptions{Metadata: true})
+	ms := messages(t, mb, mailbox.UIDSetOf(m.UID), &mailbox.FetchOptions{Metadata: mailbox.MetadataAll})
 	md := ms[0].Metadata
 	if md == nil {
 		t.Fatal("no Metadata")
@@ -607,6 +609,89 @@ func (s *suite) testMetadata(t *testing.T) {
 	buf := make([]byte, b.Parts[1].Size)
 	if _, err := c.ReadAt(buf, b.Parts[1].BodyOffset); err != nil || !bytes.Equal(buf, []byte("JVBERi0=")) {
 		t.Errorf("part 2 by ReadAt = %q, %v", buf, err)
+	}
+	// Asking for one part gives that part as the whole Metadata has it.
+	for _, p := range []mailbox.MetadataParts{mailbox.MetadataEnvelope, mailbox.MetadataBody, mailbox.MetadataDate, mailbox.MetadataFields} {
+		got := messages(t, mb, mailbox.UIDSetOf(m.UID), &mailbox.FetchOptions{Metadata: p})[0].Metadata
+		var ok bool
+		switch {
+		case got == nil:
+		case p == mailbox.MetadataEnvelope:
+			ok = reflect.DeepEqual(got.Envelope, md.Envelope)
+		case p == mailbox.MetadataBody:
+			ok = reflect.DeepEqual(got.Body, md.Body)
+		case p == mailbox.MetadataDate:
+			ok = got.Date.Equal(md.Date)
+		case p == mailbox.MetadataFields:
+			ok = reflect.DeepEqual(got.Fields, md.Fields)
+		}
+		if !ok {
+			t.Errorf("Metadata part %d: %+v, want that part of %+v", p, got, md)
+		}
+	}
+	if m := messages(t, mb, mailbox.UIDSetOf(m.UID), nil)[0]; m.Metadata != nil {
+		t.Errorf("Metadata without asking: %+v", m.Metadata)
+	}
+}
+
+// testMetadataReuse lists messages of different structure with
+// FetchOptions.Reuse, copying what it keeps inside the loop, and checks
+// that each is what a listing without Reuse gives.
+func (s *suite) testMetadataReuse(t *testing.T) {
+	_, _, mb := s.inbox(t)
+	for i := range 600 { // more than one chunk of a listing
+		raw := message(fmt.Sprintf("reuse %d", i))
+		switch i % 3 {
+		case 1:
+			raw = fmt.Sprintf("From: a%d@example.org\r\nTo: b@example.org, c%d@example.net\r\nSubject: two parts %d\r\n"+
+				"Content-Type: multipart/mixed; boundary=B\r\n\r\n--B\r\nContent-Type: text/plain\r\n\r\none\r\n"+
+				"--B\r\nContent-Type: text/html; charset=utf-8\r\n\r\n<p>two</p>\r\n--B--\r\n", i, i, i)
+		case 2:
+			raw = fmt.Sprintf("Subject: bare %d\r\n\r\nno From, no To\r\n", i)
+		}
+		appendMsg(t, mb, raw, &mailbox.AppendOptions{Keywords: []string{fmt.Sprintf("k%d", i%4)}})
+	}
+	type summary struct {
+		uid                mailbox.UID
+		keywords, subject  string
+		from, parts, field string
+		end                int64
+	}
+	sum := func(m *mailbox.Message) summary {
+		md := m.Metadata
+		x := summary{uid: m.UID, keywords: strings.Join(m.Keywords, " "), subject: strings.Clone(md.Envelope.Subject), end: md.Body.End}
+		for _, a := range md.Envelope.From {
+			x.from += a.Mailbox + "@" + a.Host + " "
+		}
+		md.Body.Walk(func(sec []int, p *mailbox.Part) bool {
+			x.parts += fmt.Sprint(sec, p.Type, "/", p.Subtype, p.Params, p.BodyOffset, " ")
+			return true
+		})
+		for _, f := range md.Fields {
+			x.field += f.Name + ": " + f.Value + "\n"
+		}
+		return x
+	}
+	var want, got []summary
+	for m, err := range mb.Messages(t.Context(), mailbox.AllUIDs(), &mailbox.FetchOptions{Metadata: mailbox.MetadataAll}) {
+		if err != nil {
+			t.Fatal(err)
+		}
+		want = append(want, sum(m))
+	}
+	for m, err := range mb.Messages(t.Context(), mailbox.AllUIDs(), &mailbox.FetchOptions{Metadata: mailbox.MetadataAll, Reuse: true}) {
+		if err != nil {
+			t.Fatal(err)
+		}
+		got = append(got, sum(m))
+	}
+	if !slices.Equal(got, want) {
+		for i := range min(len(got), len(want)) {
+			if got[i] != want[i] {
+				t.Fatalf("with Reuse, message %d is %+v, want %+v", i, got[i], want[i])
+			}
+		}
+		t.Fatalf("with Reuse, %d messages, want %d", len(got), len(want))
 	}
 }
 

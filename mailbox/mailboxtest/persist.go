@@ -88,7 +88,7 @@ func takeSnapshot(t *testing.T, u mailbox.User) *snapshot {
 	for _, mi := range sn.list {
 		mb := open(t, u, mi.Name, nil)
 		sn.status[mi.Name] = status(t, mb)
-		sn.msgs[mi.Name] = messages(t, mb, mailbox.AllUIDs(), &mailbox.FetchOptions{Metadata: true})
+		sn.msgs[mi.Name] = messages(t, mb, mailbox.AllUIDs(), &mailbox.FetchOptions{Metadata: mailbox.MetadataAll})
 		for _, m := range sn.msgs[mi.Name] {
 			sn.raw[mi.Name] = append(sn.raw[mi.Name], read(t, mb, m.UID))
 		}
@@ -294,7 +294,7 @@ func (s *suite) testLargeMessage(t *testing.T) {
 			t.Fatalf("ReadAt(%d) = %q, want %q", off, buf, want)
 		}
 	}
-	md := messages(t, mb, mailbox.UIDSetOf(m.UID), &mailbox.FetchOptions{Metadata: true})[0].Metadata
+	md := messages(t, mb, mailbox.UIDSetOf(m.UID), &mailbox.FetchOptions{Metadata: mailbox.MetadataAll})[0].Metadata
 	if md == nil || md.Body.End != size || md.Body.BodyOffset != int64(len(bigHeader)) || md.Envelope.Subject != "large" {
 		t.Errorf("metadata of large message: %+v", md)
 	}

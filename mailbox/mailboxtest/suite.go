@@ -88,6 +88,7 @@ func RunWithOptions(t *testing.T, newStore func(t *testing.T) mailbox.Store, opt
 		{"Move", s.testMove},
 		{"Messages", s.testMessages},
 		{"Metadata", s.testMetadata},
+		{"MetadataReuse", s.testMetadataReuse},
 		{"ReadOnly", s.testReadOnly},
 		{"Exclusive", s.testExclusive},
 		{"Events", s.testEvents},

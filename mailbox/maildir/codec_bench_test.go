@@ -24,7 +24,7 @@ func BenchmarkDecodeMetadata(b *testing.B) {
 	b.ReportAllocs()
 	b.SetBytes(int64(len(blob)))
 	for b.Loop() {
-		if _, err := decodeMetaString(blob, &zc); err != nil {
+		if _, err := decodeMetaString(blob, mailbox.MetadataAll, &zc, nil); err != nil {
 			b.Fatal(err)
 		}
 	}

@@ -126,7 +126,7 @@ func (c *committer) run() {
 			for f := range b.files {
 				files = append(files, f)
 			}
-			b.err = syncAll(dirs, files)
+			b.err = syncParallel(dirs, files)
 			close(b.ready)
 		}
 		if closed {
@@ -169,10 +169,35 @@ func syncAll(dirs []string, files []*os.File) error {
 	return errors.Join(errs...)
 }
 
+// syncParallel is syncAll with the fsyncs issued at once, each on its
+// own goroutine: the device then sees them together and can serve them
+// with fewer cache flushes than one after another, which shortens the
+// round (and so every commit waiting on it).
+func syncParallel(dirs []string, files []*os.File) error {
+	n := len(dirs) + len(files)
+	if n <= 1 {
+		return syncAll(dirs, files)
+	}
+	errs := make([]error, n)
+	var wg sync.WaitGroup
+	for i, f := range files {
+		wg.Go(func() {
+			if err := f.Sync(); err != nil && !errors.Is(err, os.ErrClosed) {
+				errs[i] = err
+			}
+		})
+	}
+	for i, d := range dirs {
+		wg.Go(func() { errs[len(files)+i] = syncDir(d) })
+	}
+	wg.Wait()
+	return errors.Join(errs...)
+}
+
 // syncDir fsyncs a directory, making the entries created, renamed or
 // removed in it durable.
 func syncDir(dir string) error {
-	d, err := os.Open(dir)
+	d, err := openFile(dir)
 	if err != nil {
 		return err
 	}

@@ -163,7 +163,7 @@ func checkCrashStore(t *testing.T, dir string, acked map[string]bool) {
 		var last mailbox.UID
 		var size int64
 		n := 0
-		for m, err := range mb.Messages(ctx, mailbox.AllUIDs(), &mailbox.FetchOptions{Metadata: true}) {
+		for m, err := range mb.Messages(ctx, mailbox.AllUIDs(), &mailbox.FetchOptions{Metadata: mailbox.MetadataAll}) {
 			if err != nil {
 				t.Fatal(err)
 			}

@@ -101,21 +101,21 @@ func parseFileName(name string) (fn fileName, ok bool) {
 	return fn, true
 }
 
-// infoSuffix returns ":2," followed by the letters of flags.
-func infoSuffix(flags mailbox.Flags) string {
-	b := make([]byte, 0, 8)
+// appendInfo appends ":2," followed by the letters of flags to b.
+func appendInfo(b []byte, flags mailbox.Flags) []byte {
 	b = append(b, ":2,"...)
 	for _, fl := range flagLetters {
 		if flags&fl.f != 0 {
 			b = append(b, fl.c)
 		}
 	}
-	return string(b)
+	return b
 }
 
 // fullName returns the file name of a message with base and flags.
 func fullName(base string, flags mailbox.Flags) string {
-	return base + infoSuffix(flags)
+	var buf [128]byte
+	return string(appendInfo(append(buf[:0], base...), flags))
 }
 
 // folderDir returns the Maildir++ directory name of a mailbox: "" for

@@ -8,12 +8,13 @@ import (
 	"io"
 	"os"
 	"path/filepath"
-	"runtime"
 	"slices"
 	"strconv"
 	"strings"
 	"sync"
+	"syscall"
 	"time"
+	"unsafe"
 
 	"github.com/postyard/postyard/mailbox"
 )
@@ -35,9 +36,14 @@ type folder struct {
 	u  *user
 	id uint64 // orders locking of two folders
 
-	mu        sync.Mutex
-	name      string
-	dir       string
+	mu     sync.Mutex
+	name   string
+	dir    string
+	curDir string // dir/cur
+	// curD is cur/ open (nil if it could not be opened; closed with the
+	// folder), and curRC its RawConn: see openCur.
+	curD      *os.File
+	curRC     syscall.RawConn
 	idx       index
 	keywords  []string // every keyword set in the folder, normalized
 	log       *os.File
@@ -52,7 +58,18 @@ type folder struct {
 	metaSize int64
 }
 
-func (f *folder) cur() string { return filepath.Join(f.dir, "cur") }
+// cur returns the folder's cur/ directory; f.mu is held or f is not
+// shared.
+func (f *folder) cur() string { return f.curDir }
+
+// setDir sets the folder's directory; f.mu is held or f is not shared.
+func (f *folder) setDir(dir string) {
+	f.dir, f.curDir = dir, filepath.Join(dir, "cur")
+}
+
+// curPath returns the path of the file name in cur/ (names are never
+// "." or "..", and hold no "/").
+func (f *folder) curPath(name string) string { return f.curDir + string(filepath.Separator) + name }
 
 // diskFile is a message file found in cur/ or new/.
 type diskFile struct {
@@ -99,7 +116,15 @@ func (u *user) loadFolder(name, dir string) (*folder, error) {
 		return nil, err
 	}
 	cleanTmp(filepath.Join(dir, "tmp"), true)
-	f := &folder{st: st, u: u, id: st.folderID.Add(1), name: name, dir: dir}
+	f := &folder{st: st, u: u, id: st.folderID.Add(1), name: name}
+	f.setDir(dir)
+	f.openCurDir()
+	ok := false
+	defer func() {
+		if !ok && f.curD != nil {
+			f.curD.Close()
+		}
+	}()
 	f.hub.MaxPending = st.opts.MaxPending
 	var err error
 	if f.meta, err = os.OpenFile(filepath.Join(dir, metaFile), os.O_RDWR|os.O_CREATE, 0o600); err != nil {
@@ -136,9 +161,10 @@ func (u *user) loadFolder(name, dir string) (*folder, error) {
 	if ch := f.reconcile(files, true); !ch.empty() {
 		changed = true
 	}
-	for i := range f.idx.msgs {
-		_, f.keywords, _ = mailbox.FlagsAdd.Apply(0, f.keywords, 0, f.idx.msgs[i].keywords)
+	for _, kws := range f.idx.kwSets {
+		_, f.keywords, _ = mailbox.FlagsAdd.Apply(0, f.keywords, 0, kws)
 	}
+	f.idx.trim()
 	if changed {
 		for _, d := range []string{"cur", "new"} {
 			syncDir(filepath.Join(dir, d))
@@ -153,6 +179,7 @@ func (u *user) loadFolder(name, dir string) (*folder, error) {
 		f.meta.Close()
 		return nil, err
 	}
+	ok = true
 	return f, nil
 }
 
@@ -177,7 +204,7 @@ func (f *folder) scan(all bool) ([]diskFile, error) {
 		dirs = []string{"cur", "new"}
 	}
 	for _, sub := range dirs {
-		d, err := os.Open(filepath.Join(f.dir, sub))
+		d, err := openFile(filepath.Join(f.dir, sub))
 		if err != nil {
 			return nil, err
 		}
@@ -219,16 +246,18 @@ func (f *folder) reconcile(files []diskFile, full bool) changes {
 	}
 	var ch changes
 	var events []mailbox.Event
+	var buf []byte // a message's base name, for map lookups without allocating
 	if full {
 		var flagged []*msg
 		for i := range x.msgs {
 			m := &x.msgs[i]
-			df, ok := byBase[m.base]
+			buf = x.appendBase(buf[:0], m)
+			df, ok := byBase[string(buf)]
 			if !ok {
 				ch.gone = append(ch.gone, m.uid)
 				continue
 			}
-			delete(byBase, m.base)
+			delete(byBase, string(buf))
 			if f.torn(df, m.size) {
 				// A file shorter than recorded: its write was cut by a
 				// crash before the group commit made it durable, so its
@@ -240,7 +269,7 @@ func (f *folder) reconcile(files []diskFile, full bool) changes {
 				flagged = append(flagged, m)
 				m.flags = df.fn.Flags
 			}
-			if want := m.name(); df.inNew || df.name != want {
+			if want := x.name(m); df.inNew || df.name != want {
 				os.Rename(filepath.Join(f.dir, subdir(df.inNew), df.name), filepath.Join(f.cur(), want))
 			}
 		}
@@ -249,7 +278,7 @@ func (f *folder) reconcile(files []diskFile, full bool) changes {
 			for _, m := range flagged {
 				m.modseq = x.modseq
 				ch.flagged = append(ch.flagged, m.uid)
-				events = append(events, mailbox.Event{Kind: mailbox.EventFlags, UID: m.uid, ModSeq: m.modseq, Flags: m.flags, Keywords: m.keywords})
+				events = append(events, mailbox.Event{Kind: mailbox.EventFlags, UID: m.uid, ModSeq: m.modseq, Flags: m.flags, Keywords: x.keywords(m)})
 			}
 		}
 		f.hub.Publish(events...)
@@ -258,13 +287,14 @@ func (f *folder) reconcile(files []diskFile, full bool) changes {
 		}
 	} else {
 		for i := range x.msgs {
-			delete(byBase, x.msgs[i].base)
+			buf = x.appendBase(buf[:0], &x.msgs[i])
+			delete(byBase, string(buf))
 		}
 	}
 	events = events[:0]
 	for _, m := range f.adopt(append(dups, mapValues(byBase)...)) {
 		ch.added = append(ch.added, m.uid)
-		events = append(events, mailbox.Event{Kind: mailbox.EventNew, UID: m.uid, ModSeq: m.modseq, Flags: m.flags, Keywords: m.keywords})
+		events = append(events, mailbox.Event{Kind: mailbox.EventNew, UID: m.uid, ModSeq: m.modseq, Flags: m.flags})
 	}
 	f.hub.Publish(events...)
 	return ch
@@ -354,13 +384,18 @@ func (f *folder) adopt(files []diskFile) []msg {
 			uid = df.fn.UID
 		}
 		base := withFields(df.fn.Base, fi.Size(), uid)
-		m := msg{uid: uid, modseq: x.modseq, flags: df.fn.Flags, date: fi.ModTime().UnixNano(), size: fi.Size(), base: base}
-		if err := os.Rename(path, filepath.Join(f.cur(), m.name())); err != nil {
+		if len(base) > maxBase {
 			continue
 		}
-		if md, err := f.parseFile(filepath.Join(f.cur(), m.name())); err == nil {
-			m.metaOff, m.metaLen = f.appendMeta(md)
+		m := msg{uid: uid, modseq: x.modseq, flags: df.fn.Flags, date: fi.ModTime().UnixNano(), size: fi.Size()}
+		name := fullName(base, m.flags)
+		if err := rename(path, filepath.Join(f.cur(), name)); err != nil {
+			continue
 		}
+		if md, err := f.parseFile(filepath.Join(f.cur(), name)); err == nil {
+			m.setMeta(f.appendMeta(md))
+		}
+		x.setBase(&m, base)
 		x.msgs = append(x.msgs, m)
 		x.uidNext = uid + 1
 		f.u.addUsage(1, m.size)
@@ -480,6 +515,7 @@ func (f *folder) maybeCompact() {
 // compact writes the index as a fresh log, crash-safely, and switches to
 // it. f.mu is held or f is not shared.
 func (f *folder) compact() error {
+	f.idx.repack()
 	data := f.idx.snapshot()
 	path := filepath.Join(f.dir, indexFile)
 	if err := writeFileAtomic(path, data); err != nil {
@@ -525,13 +561,11 @@ func (f *folder) scanNew(full bool) *syncReq {
 			}
 		}
 		if len(ms) > 0 {
-			recs = append(recs, flagsRecord(ms[0].modseq, ms))
+			recs = append(recs, x.flagsRecord(ms[0].modseq, ms))
 		}
 	}
 	for _, u := range ch.added {
-		m := &x.msgs[x.find(u)]
-		recs = append(recs, addRecord(m))
-		_, f.keywords, _ = mailbox.FlagsAdd.Apply(0, f.keywords, 0, m.keywords)
+		recs = append(recs, x.addRecord(&x.msgs[x.find(u)]))
 	}
 	recs = append(recs, stateRecord(x.uidNext, x.modseq))
 	if f.writeLog(recs...) != nil {
@@ -546,64 +580,86 @@ func (f *folder) scanNew(full bool) *syncReq {
 
 // maxMetaRun bounds the blobs read (and then held by one string, which
 // the decoded metadata share) in one go.
-const maxMetaRun = 64 << 10
+const maxMetaRun = 32 << 10
 
-// readMetas returns the cached metadata of ms (in order). Decoding is
-// most of the cost of a listing, so a long list is split among up to
-// GOMAXPROCS goroutines (all joined before it returns).
-func (f *folder) readMetas(ms []msg) []*mailbox.Metadata {
+// readMetas returns the parts of the cached metadata of ms (in order).
+// With arena, they are decoded into it, reusing the memory of the
+// metadata it returned before; without, into new memory. (Splitting the
+// work among goroutines was tried: with other sessions or programs
+// running, the garbage collector's extra work made it slower, and it
+// costs more CPU time in any case.)
+func (f *folder) readMetas(ms []msg, parts mailbox.MetadataParts, arena *metaArena) []*mailbox.Metadata {
 	out := make([]*mailbox.Metadata, len(ms))
-	parts := min(runtime.GOMAXPROCS(0), 4, len(ms)/64)
-	if parts <= 1 {
-		f.readMetasInto(ms, out)
-		return out
-	}
-	var wg sync.WaitGroup
-	per := (len(ms) + parts - 1) / parts
-	for lo := per; lo < len(ms); lo += per {
-		hi := min(lo+per, len(ms))
-		wg.Go(func() { f.readMetasInto(ms[lo:hi], out[lo:hi]) })
-	}
-	f.readMetasInto(ms[:per], out[:per])
-	wg.Wait()
+	f.readMetasInto(ms, out, parts, arena)
 	return out
 }
 
 // readMetasInto sets out[i] to the metadata of ms[i], reading the blobs
-// of neighbouring messages with one read.
-func (f *folder) readMetasInto(ms []msg, out []*mailbox.Metadata) {
-	var buf []byte
+// of neighbouring messages with one read. It decodes them into a, or,
+// if a is nil, into a new arena for each run of blobs read together.
+func (f *folder) readMetasInto(ms []msg, out []*mailbox.Metadata, parts mailbox.MetadataParts, a *metaArena) {
+	blobs := make([]string, len(ms))
+	var runs []int // where runs start in ms
+	if a != nil {
+		a.bufs = a.bufs[:0]
+	}
 	for i := 0; i < len(ms); {
 		// A run of blobs that lie together in the file.
-		start, end := ms[i].metaOff, ms[i].metaOff+int64(ms[i].metaLen)
+		start, end := ms[i].metaOff(), ms[i].metaOff()+int64(ms[i].metaLen())
 		j := i + 1
-		for ; j < len(ms) && ms[j].metaLen > 0 && ms[j].metaOff >= end && ms[j].metaOff-end < 4096 && ms[j].metaOff+int64(ms[j].metaLen)-start <= maxMetaRun; j++ {
-			end = ms[j].metaOff + int64(ms[j].metaLen)
+		for ; j < len(ms) && ms[j].metaLen() > 0 && ms[j].metaOff() >= end && ms[j].metaOff()-end < 4096 && ms[j].metaOff()+int64(ms[j].metaLen())-start <= maxMetaRun; j++ {
+			end = ms[j].metaOff() + int64(ms[j].metaLen())
 		}
-		if ms[i].metaLen > 0 {
-			if cap(buf) < int(end-start) {
+		runs = append(runs, i)
+		if ms[i].metaLen() > 0 {
+			// The decoded strings are substrings of the buffer, without
+			// a copy: a new buffer for each run, never written again
+			// once read, or, reusing memory, the arena's.
+			var buf []byte
+			if a != nil {
+				buf = a.runBuf(int(end - start))
+			} else {
 				buf = make([]byte, end-start)
 			}
-			buf = buf[:end-start]
 			if n, err := f.meta.ReadAt(buf, start); err != nil && !(err == io.EOF && n == len(buf)) {
 				buf = buf[:0]
 			}
-			// One string for the run: decoded strings share it.
-			var run string
+			run := unsafe.String(unsafe.SliceData(buf), len(buf))
 			for k := i; k < j; k++ {
-				off, n := ms[k].metaOff-start, int64(ms[k].metaLen)
-				if off+n > int64(len(buf)) || !validMetaRecord(buf[off:off+n]) {
-					continue
-				}
-				if run == "" {
-					run = string(buf)
-				}
-				if md, err := decodeMetaString(run[off+8:off+n], &f.st.zones); err == nil {
-					out[k] = md
+				off, n := ms[k].metaOff()-start, int64(ms[k].metaLen())
+				if off+n <= int64(len(buf)) && validMetaRecord(buf[off:off+n]) {
+					blobs[k] = run[off+8 : off+n]
 				}
 			}
 		}
 		i = j
+	}
+	runs = append(runs, len(ms))
+	decode := func(lo, hi int, a *metaArena) {
+		var total metaCounts
+		n := 0
+		for k := lo; k < hi; k++ {
+			d := decoder{s: blobs[k]}
+			if c, ok := d.readCounts(); ok {
+				total.add(c, parts)
+				n++
+			}
+		}
+		a.reserve(n, total, parts)
+		for k := lo; k < hi; k++ {
+			if blobs[k] != "" {
+				if md, err := decodeMetaString(blobs[k], parts, &f.st.zones, a); err == nil {
+					out[k] = md
+				}
+			}
+		}
+	}
+	if a != nil {
+		decode(0, len(ms), a)
+	} else {
+		for r := 0; r+1 < len(runs); r++ {
+			decode(runs[r], runs[r+1], &metaArena{})
+		}
 	}
 	for k := range out {
 		if out[k] == nil {
@@ -635,28 +691,44 @@ func (f *folder) reparse(uid mailbox.UID) *mailbox.Metadata {
 // openMsg opens the file of message uid.
 func (f *folder) openMsg(uid mailbox.UID) (*os.File, error) {
 	f.mu.Lock()
-	defer f.mu.Unlock()
-	return f.openLocked(uid)
+	return f.openUnlock(uid)
 }
 
-// openLocked opens the file of message uid; f.mu is held. A file
-// another program renamed (a flag change by a mail reader) is found by
-// its base name.
-func (f *folder) openLocked(uid mailbox.UID) (*os.File, error) {
+// openUnlock opens the file of message uid; f.mu is held, and released
+// before the file is opened, so that sessions reading messages of one
+// folder do not wait on each other's system calls. A file renamed
+// meanwhile (a flag change), or by another program (a mail reader), is
+// looked for again under the lock, by its base name.
+func (f *folder) openUnlock(uid mailbox.UID) (*os.File, error) {
 	i := f.idx.find(uid)
 	if i < 0 {
+		f.mu.Unlock()
+		return nil, fmt.Errorf("maildir: %q UID %d: %w", f.name, uid, mailbox.ErrNoSuchMessage)
+	}
+	name := f.idx.name(&f.idx.msgs[i])
+	path := f.curPath(name)
+	f.mu.Unlock()
+	fl, err := f.openCur(name, path)
+	if !errors.Is(err, os.ErrNotExist) {
+		return fl, err
+	}
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if i = f.idx.find(uid); i < 0 {
 		return nil, fmt.Errorf("maildir: %q UID %d: %w", f.name, uid, mailbox.ErrNoSuchMessage)
 	}
 	m := &f.idx.msgs[i]
-	fl, err := os.Open(filepath.Join(f.cur(), m.name()))
-	if errors.Is(err, os.ErrNotExist) {
-		if files, serr := f.scan(true); serr == nil {
-			for _, df := range files {
-				if df.fn.Base == m.base {
-					return os.Open(filepath.Join(f.dir, subdir(df.inNew), df.name))
-				}
+	name = f.idx.name(m)
+	if fl, err = f.openCur(name, f.curPath(name)); !errors.Is(err, os.ErrNotExist) {
+		return fl, err
+	}
+	if files, serr := f.scan(true); serr == nil {
+		base := f.idx.base(m)
+		for _, df := range files {
+			if df.fn.Base == base {
+				return openFile(filepath.Join(f.dir, subdir(df.inNew), df.name))
 			}
 		}
 	}
-	return fl, err
+	return nil, err
 }

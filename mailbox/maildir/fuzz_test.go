@@ -2,6 +2,7 @@ package maildir
 
 import (
 	"bytes"
+	"slices"
 	"strings"
 	"testing"
 
@@ -76,12 +77,17 @@ func FuzzFolderName(f *testing.F) {
 func seedIndex() []byte {
 	x := index{validity: 7, special: mailbox.Sent, uidNext: 1, modseq: 1, header: true}
 	for i := range 3 {
-		x.msgs = append(x.msgs, msg{uid: mailbox.UID(i + 1), modseq: mailbox.ModSeq(i + 2), size: 100, date: 1e18, base: "1.M2P3Q4.h,S=100,U=1", keywords: []string{"$Label", "Work"}})
+		m := msg{uid: mailbox.UID(i + 1), modseq: mailbox.ModSeq(i + 2), size: 100, date: 1e18}
+		x.setBase(&m, "1.M2P3Q4.h,S=100,U=1")
+		x.setKeywords(&m, []string{"$Label", "Work"})
+		x.msgs = append(x.msgs, m)
 	}
 	x.uidNext, x.modseq = 4, 4
 	x.tombs = []tomb{{9, 3}}
 	b := x.snapshot()
-	b = append(b, flagsRecord(5, []*msg{{uid: 2, flags: mailbox.FlagSeen, keywords: []string{"a"}}})...)
+	m := msg{uid: 2, flags: mailbox.FlagSeen}
+	x.setKeywords(&m, []string{"a"})
+	b = append(b, x.flagsRecord(5, []*msg{&m})...)
 	b = append(b, expungeRecord(6, []mailbox.UID{1, 3})...)
 	b = append(b, stateRecord(10, 7)...)
 	return b
@@ -133,6 +139,14 @@ func FuzzIndex(f *testing.F) {
 		var z index
 		if m := z.replay(snap, 100); m != len(snap) || len(z.msgs) != len(x.msgs) || z.uidNext != x.uidNext || z.modseq != x.modseq || z.validity != x.validity {
 			t.Fatalf("snapshot replays to %+v (%d of %d bytes), want %+v", z, m, len(snap), x)
+		}
+		x.repack()
+		for i := range x.msgs {
+			xm, zm := &x.msgs[i], &z.msgs[i]
+			if x.base(xm) != z.base(zm) || !slices.Equal(x.keywords(xm), z.keywords(zm)) || xm.meta != zm.meta ||
+				xm.uid != zm.uid || xm.flags != zm.flags || xm.size != zm.size || xm.modseq != zm.modseq || xm.date != zm.date {
+				t.Fatalf("message %+v (%q %q) replays as %+v (%q %q)", *xm, x.base(xm), x.keywords(xm), *zm, z.base(zm), z.keywords(zm))
+			}
 		}
 	})
 }

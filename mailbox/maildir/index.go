@@ -4,6 +4,9 @@ import (
 	"encoding/binary"
 	"hash/crc32"
 	"slices"
+	"strconv"
+	"strings"
+	"unsafe"
 
 	"github.com/postyard/postyard/mailbox"
 )
@@ -42,22 +45,43 @@ const maxRecord = 1 << 30
 
 var crcTable = crc32.MakeTable(crc32.Castagnoli)
 
-// msg is a message as the index knows it. Keywords slices are replaced,
-// never modified.
+// msg is a message as the index knows it, in 48 bytes. It holds no
+// pointers, so that the garbage collector never scans the index of a
+// large mailbox (an open 10,000-message folder takes about 0.9 MB): its
+// file name and its keywords are kept in the index's tables, see
+// index.base and index.keywords.
 type msg struct {
-	uid      mailbox.UID
-	flags    mailbox.Flags
-	metaLen  uint32
-	modseq   mailbox.ModSeq
-	date     int64 // internal date, Unix nanoseconds
-	size     int64
-	metaOff  int64 // of the blob's record in postyard-meta
-	base     string
-	keywords []string
+	modseq  mailbox.ModSeq
+	date    int64 // internal date, Unix nanoseconds
+	size    int64
+	meta    uint64 // where its metadata blob is: see metaOff, metaLen
+	uid     mailbox.UID
+	nameOff uint32 // of the base file name in index.names
+	kws     uint32 // the keywords: index.kwSets[kws]
+	nameLen uint16
+	flags   mailbox.Flags
+	// std is set when the base name ends in ",S=<size>,U=<uid>" (as this
+	// store names files), which names does not hold.
+	std bool
 }
 
-// name returns the message's file name in cur/.
-func (m *msg) name() string { return fullName(m.base, m.flags) }
+// Where a message's metadata blob is: its record's offset in
+// postyard-meta in the high 40 bits of msg.meta, its length in the low
+// 24 (0: no blob, the metadata is parsed from the file when asked for).
+const metaLenBits = 24
+
+func (m *msg) metaOff() int64  { return int64(m.meta >> metaLenBits) }
+func (m *msg) metaLen() uint32 { return uint32(m.meta & (1<<metaLenBits - 1)) }
+func (m *msg) setMeta(off int64, n uint32) {
+	m.meta = 0
+	if off >= 0 && off < 1<<(64-metaLenBits) && n < 1<<metaLenBits {
+		m.meta = uint64(off)<<metaLenBits | uint64(n)
+	}
+}
+
+// maxBase bounds the length of a base file name (file names are at most
+// 255 bytes long on the file systems Maildirs live on).
+const maxBase = 1<<16 - 1
 
 type tomb struct {
 	uid    mailbox.UID
@@ -74,6 +98,151 @@ type index struct {
 	tombs     []tomb
 	tombFloor mailbox.ModSeq
 	header    bool // a header record was read
+
+	// names holds the base file names of msgs back to back; bytes once
+	// written are never changed (strings from base share them), and
+	// repack starts a new slice without the names of expunged messages.
+	names []byte
+	// kwSets are the distinct keyword lists of msgs, each normalized and
+	// never modified; kwSets[0] is the empty list. kwIDs finds a list's
+	// index by its keywords joined with spaces.
+	kwSets [][]string
+	kwIDs  map[string]uint32
+}
+
+// base returns the base file name of m (a message of x).
+func (x *index) base(m *msg) string {
+	if !m.std {
+		return x.stored(m)
+	}
+	return string(x.appendBase(nil, m))
+}
+
+// stored returns what names holds of m's base name.
+func (x *index) stored(m *msg) string {
+	if m.nameLen == 0 {
+		return ""
+	}
+	return unsafe.String(&x.names[m.nameOff], int(m.nameLen))
+}
+
+// appendBase appends the base file name of m to b.
+func (x *index) appendBase(b []byte, m *msg) []byte {
+	b = append(b, x.stored(m)...)
+	if m.std {
+		b = append(b, ",S="...)
+		b = strconv.AppendInt(b, m.size, 10)
+		b = append(b, ",U="...)
+		b = strconv.AppendUint(b, uint64(m.uid), 10)
+	}
+	return b
+}
+
+// setBase sets the base file name of m, whose uid and size are set;
+// len(b) is at most maxBase.
+func (x *index) setBase(m *msg, b string) {
+	var suffix [48]byte
+	sfx := append(suffix[:0], ",S="...)
+	sfx = strconv.AppendInt(sfx, m.size, 10)
+	sfx = append(sfx, ",U="...)
+	sfx = strconv.AppendUint(sfx, uint64(m.uid), 10)
+	m.std = len(b) > len(sfx) && b[len(b)-len(sfx):] == string(sfx)
+	if m.std {
+		b = b[:len(b)-len(sfx)]
+	}
+	m.nameOff, m.nameLen = uint32(len(x.names)), uint16(len(b))
+	x.names = append(x.names, b...)
+}
+
+// suffixLen is the length of what appendBase adds to the stored name.
+func (x *index) suffixLen(m *msg) int {
+	if !m.std {
+		return 0
+	}
+	var buf [48]byte
+	return len(x.appendBase(buf[:0], &msg{std: true, size: m.size, uid: m.uid}))
+}
+
+// name returns the file name of m in cur/.
+func (x *index) name(m *msg) string {
+	var buf [128]byte
+	return string(appendInfo(x.appendBase(buf[:0], m), m.flags))
+}
+
+// keywords returns the keywords of m, normalized; the slice is shared
+// and must not be modified.
+func (x *index) keywords(m *msg) []string {
+	if m.kws == 0 {
+		return nil
+	}
+	return x.kwSets[m.kws]
+}
+
+// setKeywords sets the keywords of m (normalized), sharing the list
+// with other messages that have the same.
+func (x *index) setKeywords(m *msg, kws []string) {
+	if len(kws) == 0 {
+		m.kws = 0
+		return
+	}
+	key := strings.Join(kws, " ") // keywords are atoms: no spaces
+	if id, ok := x.kwIDs[key]; ok {
+		m.kws = id
+		return
+	}
+	if x.kwIDs == nil {
+		x.kwIDs = map[string]uint32{}
+		x.kwSets = append(x.kwSets[:0], nil)
+	}
+	own := make([]string, len(kws)) // not sharing the caller's memory, or the log's
+	for i, k := range kws {
+		own[i] = strings.Clone(k)
+	}
+	m.kws = uint32(len(x.kwSets))
+	x.kwIDs[key] = m.kws
+	x.kwSets = append(x.kwSets, own)
+}
+
+// repack rebuilds names and the keyword tables from the messages in the
+// index, dropping what expunged messages and old keyword lists left.
+func (x *index) repack() {
+	names := make([]byte, 0, len(x.msgs)*avgNameLen(x))
+	kwSets := x.kwSets
+	x.kwSets, x.kwIDs = nil, nil
+	for i := range x.msgs {
+		m := &x.msgs[i]
+		b := x.stored(m)
+		m.nameOff = uint32(len(names))
+		names = append(names, b...)
+		if m.kws != 0 {
+			x.setKeywords(m, kwSets[m.kws])
+		}
+	}
+	x.names = names
+}
+
+// trim gives back the spare capacity replaying the log left in msgs and
+// names (up to a quarter of their size, from growing by appending),
+// keeping some room for new messages.
+func (x *index) trim() {
+	if n := len(x.msgs) + len(x.msgs)/32 + 16; cap(x.msgs) > n {
+		x.msgs = append(make([]msg, 0, n), x.msgs...)
+	}
+	if n := len(x.names) + len(x.names)/32 + 1024; cap(x.names) > n {
+		x.names = append(make([]byte, 0, n), x.names...)
+	}
+}
+
+// avgNameLen is the mean length of the base names of x's messages.
+func avgNameLen(x *index) int {
+	if len(x.msgs) == 0 {
+		return 0
+	}
+	n := 0
+	for i := range x.msgs {
+		n += int(x.msgs[i].nameLen)
+	}
+	return n/len(x.msgs) + 1
 }
 
 func (x *index) search(uid mailbox.UID) int {
@@ -123,29 +292,36 @@ func headerRecord(validity uint32, special mailbox.SpecialUse) []byte {
 	return r.bytes()
 }
 
-func addRecord(m *msg) []byte {
+// addRecord records m, a message of x.
+func (x *index) addRecord(m *msg) []byte {
 	r := newRecord(recAdd)
+	r.appendAdd(x, m)
+	return r.bytes()
+}
+
+func (r *record) appendAdd(x *index, m *msg) {
 	r.uvarint(uint64(m.uid))
 	r.uvarint(uint64(m.modseq))
 	r.b = append(r.b, byte(m.flags))
 	r.varint(m.date)
 	r.uvarint(uint64(m.size))
-	r.uvarint(uint64(m.metaOff))
-	r.uvarint(uint64(m.metaLen))
-	r.str(m.base)
-	r.keywords(m.keywords)
-	return r.bytes()
+	r.uvarint(uint64(m.metaOff()))
+	r.uvarint(uint64(m.metaLen()))
+	r.uvarint(uint64(int(m.nameLen) + x.suffixLen(m)))
+	r.b = x.appendBase(r.b, m)
+	r.keywords(x.keywords(m))
 }
 
-// flagsRecord records the new state of changed messages, all at modseq.
-func flagsRecord(modseq mailbox.ModSeq, ms []*msg) []byte {
+// flagsRecord records the new state of changed messages of x, all at
+// modseq.
+func (x *index) flagsRecord(modseq mailbox.ModSeq, ms []*msg) []byte {
 	r := newRecord(recFlags)
 	r.uvarint(uint64(modseq))
 	r.uvarint(uint64(len(ms)))
 	for _, m := range ms {
 		r.uvarint(uint64(m.uid))
 		r.b = append(r.b, byte(m.flags))
-		r.keywords(m.keywords)
+		r.keywords(x.keywords(m))
 	}
 	return r.bytes()
 }
@@ -188,8 +364,11 @@ func (x *index) snapshot() []byte {
 	if len(x.tombs) > 0 || x.tombFloor > 0 {
 		b = append(b, tombsRecord(x.tombFloor, x.tombs)...)
 	}
+	r := &record{}
 	for i := range x.msgs {
-		b = append(b, addRecord(&x.msgs[i])...)
+		r.b = append(r.b[:0], 0, 0, 0, 0, 0, 0, 0, 0, recAdd)
+		r.appendAdd(x, &x.msgs[i])
+		b = append(b, r.bytes()...)
 	}
 	// Last: replay accepts only adds at or above UIDNEXT.
 	return append(b, stateRecord(x.uidNext, x.modseq)...)
@@ -199,14 +378,14 @@ func (x *index) snapshot() []byte {
 // many bytes of it are good. It stops at the first torn, corrupt or
 // inconsistent record. maxTombs bounds the tombstones kept.
 //
-// The strings of the messages (file names, keywords) are substrings of
-// one copy of data: one object for the garbage collector to mark instead
-// of one a message.
+// File names and keywords are copied into the index's tables: data is
+// not retained.
 func (x *index) replay(data []byte, maxTombs int) int {
 	if len(data) < len(indexMagic) || string(data[:len(indexMagic)]) != indexMagic {
 		return 0
 	}
-	sdata := string(data)
+	// Strings decoded from sdata live only until they are copied.
+	sdata := unsafe.String(unsafe.SliceData(data), len(data))
 	off := len(indexMagic)
 	for len(data)-off >= 8 {
 		n := binary.LittleEndian.Uint32(data[off:])
@@ -232,7 +411,7 @@ func (x *index) apply(p string, maxTombs int) bool {
 	switch p[0] {
 	case recHeader:
 		v := d.uvarint()
-		su := mailbox.SpecialUse(d.str())
+		su := mailbox.SpecialUse(strings.Clone(d.str()))
 		if d.err != nil || d.i != len(d.s) || v == 0 || v > 1<<32-1 || x.header {
 			return false
 		}
@@ -248,16 +427,18 @@ func (x *index) apply(p string, maxTombs int) bool {
 	case recAdd:
 		m := msg{
 			uid: mailbox.UID(d.uvarint()), modseq: mailbox.ModSeq(d.uvarint()), flags: mailbox.Flags(d.byte()),
-			date: d.varint(), size: int64(d.uvarint()), metaOff: int64(d.uvarint()),
+			date: d.varint(), size: int64(d.uvarint()),
 		}
-		ml := d.uvarint()
-		m.base = d.str()
-		m.keywords = d.keywordList()
-		if d.err != nil || d.i != len(d.s) || m.uid < x.uidNext || m.uid == 0 || ml > maxRecord || m.size < 0 || m.metaOff < 0 ||
-			m.flags&^mailbox.AllFlags != 0 || !validBase(m.base) {
+		mo, ml := d.uvarint(), d.uvarint()
+		base := d.str()
+		kws := d.keywordList()
+		if d.err != nil || d.i != len(d.s) || m.uid < x.uidNext || m.uid == 0 || ml > maxRecord || m.size < 0 || mo > 1<<62 ||
+			m.flags&^mailbox.AllFlags != 0 || len(base) > maxBase || !validBase(base) {
 			return false
 		}
-		m.metaLen = uint32(ml)
+		m.setMeta(int64(mo), uint32(ml))
+		x.setBase(&m, base)
+		x.setKeywords(&m, kws)
 		x.msgs = append(x.msgs, m)
 		x.uidNext = m.uid + 1
 		x.modseq = max(x.modseq, m.modseq)
@@ -285,7 +466,8 @@ func (x *index) apply(p string, maxTombs int) bool {
 		}
 		for _, c := range cs {
 			m := &x.msgs[c.i]
-			m.flags, m.keywords, m.modseq = c.flags, c.kws, modseq
+			m.flags, m.modseq = c.flags, modseq
+			x.setKeywords(m, c.kws)
 		}
 		x.modseq = max(x.modseq, modseq)
 	case recExpunge:

@@ -100,22 +100,43 @@ func (h *mbox) Status(ctx context.Context) (*mailbox.Status, error) {
 	return st, nil
 }
 
-// info returns m as a mailbox.Message the caller owns.
-func (m *msg) info() *mailbox.Message {
+// info returns m, a message of x, as a mailbox.Message the caller owns.
+func (x *index) info(m *msg) *mailbox.Message {
 	mm := &mailbox.Message{}
-	m.fill(mm)
+	x.fill(mm, m, true)
 	return mm
 }
 
-func (m *msg) fill(mm *mailbox.Message) {
+// fill sets mm to m, a message of x; with own, mm's Keywords are a copy
+// the caller owns, else the index's list, which is never modified.
+func (x *index) fill(mm *mailbox.Message, m *msg, own bool) {
+	kws := x.keywords(m)
+	if own {
+		kws = slices.Clone(kws)
+	}
 	*mm = mailbox.Message{
 		UID:          m.uid,
 		ModSeq:       m.modseq,
 		Flags:        m.flags,
-		Keywords:     slices.Clone(m.keywords),
+		Keywords:     kws,
 		InternalDate: time.Unix(0, m.date),
 		Size:         m.size,
 	}
+}
+
+// count returns the number of messages in the normalized set; f.mu is
+// held.
+func (x *index) count(set mailbox.UIDSet) int {
+	n := 0
+	for _, r := range set {
+		lo := x.search(r.Start)
+		hi := len(x.msgs)
+		if r.Stop < mailbox.MaxUID {
+			hi = x.search(r.Stop + 1)
+		}
+		n += max(hi-lo, 0)
+	}
+	return n
 }
 
 // each calls fn for the messages in the normalized set, ascending, from
@@ -141,6 +162,11 @@ func (h *mbox) Messages(ctx context.Context, uids mailbox.UIDSet, opts *mailbox.
 	return func(yield func(*mailbox.Message, error) bool) {
 		var next mailbox.UID = 1
 		batch := make([]msg, 0, chunk)
+		var out []mailbox.Message
+		var arena *metaArena // with Reuse: memory for the metadata of a chunk
+		if opts.Reuse {
+			arena = &metaArena{}
+		}
 		first := true
 		for {
 			if err := h.lockf(ctx, false); err != nil {
@@ -166,6 +192,16 @@ func (h *mbox) Messages(ctx context.Context, uids mailbox.UIDSet, opts *mailbox.
 				}
 				return true
 			})
+			// The messages are made under the lock (their keywords are
+			// in the index's tables), in one allocation a chunk.
+			if opts.Reuse && cap(out) >= len(batch) {
+				out = out[:len(batch)]
+			} else {
+				out = make([]mailbox.Message, len(batch))
+			}
+			for i := range batch {
+				x.fill(&out[i], &batch[i], !opts.Reuse)
+			}
 			h.f.mu.Unlock()
 			if req != nil {
 				if err := h.u.st.commit.sync(req); err != nil {
@@ -174,13 +210,11 @@ func (h *mbox) Messages(ctx context.Context, uids mailbox.UIDSet, opts *mailbox.
 				}
 			}
 			var metas []*mailbox.Metadata
-			if opts.Metadata {
-				metas = h.f.readMetas(batch)
+			if opts.Metadata != 0 {
+				metas = h.f.readMetas(batch, opts.Metadata, arena)
 			}
-			out := make([]mailbox.Message, len(batch)) // one allocation a chunk
 			for i := range batch {
 				m := &out[i]
-				batch[i].fill(m)
 				if metas != nil {
 					m.Metadata = metas[i]
 				}
@@ -238,8 +272,7 @@ func (h *mbox) Open(ctx context.Context, uid mailbox.UID) (mailbox.Content, erro
 	if err := h.lockf(ctx, false); err != nil {
 		return nil, err
 	}
-	defer h.f.mu.Unlock()
-	fl, err := h.f.openLocked(uid)
+	fl, err := h.f.openUnlock(uid)
 	if err != nil {
 		return nil, err
 	}
@@ -332,20 +365,25 @@ func (f *folder) add(sp *spooled, opts *mailbox.AppendOptions, move bool, req *s
 	x := &f.idx
 	m := msg{
 		uid: x.uidNext, modseq: x.modseq + 1, flags: opts.Flags & mailbox.AllFlags, date: date.UnixNano(),
-		size: sp.size, metaOff: metaOff, metaLen: metaLen, keywords: kws,
+		size: sp.size,
 	}
-	m.base = f.newBase(sp.size, m.uid)
-	dst := filepath.Join(f.cur(), m.name())
-	place := placeLink
+	m.setMeta(metaOff, metaLen)
+	base := f.newBase(sp.size, m.uid)
+	name := fullName(base, m.flags)
+	dst := f.curPath(name)
 	if move {
-		place = os.Rename
+		err = f.renameIntoCur(sp.path, name)
+	} else {
+		err = placeLink(sp.path, dst)
 	}
-	if err := place(sp.path, dst); err != nil {
+	if err != nil {
 		return fail(fmt.Errorf("maildir: append to %q: %w", f.name, err))
 	}
-	if err := f.writeLog(addRecord(&m)); err != nil {
+	x.setBase(&m, base)
+	x.setKeywords(&m, kws)
+	if err := f.writeLog(x.addRecord(&m)); err != nil {
 		if move {
-			os.Rename(dst, sp.path) // back to the spool, for the next recipient or removal
+			rename(dst, sp.path) // back to the spool, for the next recipient or removal
 		} else {
 			os.Remove(dst)
 		}
@@ -355,11 +393,11 @@ func (f *folder) add(sp *spooled, opts *mailbox.AppendOptions, move bool, req *s
 	x.uidNext, x.modseq = m.uid+1, m.modseq
 	x.msgs = append(x.msgs, m)
 	_, f.keywords, _ = mailbox.FlagsAdd.Apply(0, f.keywords, 0, kws)
-	f.hub.Publish(mailbox.Event{Kind: mailbox.EventNew, UID: m.uid, ModSeq: m.modseq, Flags: m.flags, Keywords: m.keywords})
+	f.hub.Publish(mailbox.Event{Kind: mailbox.EventNew, UID: m.uid, ModSeq: m.modseq, Flags: m.flags, Keywords: x.keywords(&m)})
 	req.dir(f.cur())
 	req.file(f.log)
 	f.maybeCompact()
-	return m.info(), nil
+	return x.info(&m), nil
 }
 
 func (h *mbox) Append(ctx context.Context, r io.Reader, opts *mailbox.AppendOptions) (*mailbox.Message, error) {
@@ -412,36 +450,42 @@ func (h *mbox) UpdateFlags(ctx context.Context, uids mailbox.UIDSet, u *mailbox.
 			return nil, err
 		}
 	}
-	res := &mailbox.UpdateResult{}
-	var events []mailbox.Event
-	var changed []*msg
+	set := uids.Normalize()
+	n := x.count(set) // sized once: a STORE may change thousands of messages
+	res := &mailbox.UpdateResult{Messages: make([]mailbox.Message, 0, n)}
+	events := make([]mailbox.Event, 0, n)
+	changed := make([]*msg, 0, n)
+	var from, to []byte // file names, NUL-terminated
 	renamed := false
 	modseq := x.modseq + 1
-	x.each(uids.Normalize(), 0, func(m *msg) bool {
+	x.each(set, 0, func(m *msg) bool {
 		if u.Conditional && m.modseq > u.UnchangedSince {
 			res.Modified.Add(m.uid)
 			return true
 		}
-		nf, nk, ch := u.Op.Apply(m.flags, m.keywords, u.Flags, kws)
+		nf, nk, ch := u.Op.Apply(m.flags, x.keywords(m), u.Flags, kws)
 		if ch {
 			if nf != m.flags {
 				// The file name carries the system flags, for mail
 				// readers; a file gone meanwhile is noticed on the next
 				// full scan.
-				os.Rename(filepath.Join(f.cur(), m.name()), filepath.Join(f.cur(), fullName(m.base, nf)))
+				from = append(appendInfo(x.appendBase(from[:0], m), m.flags), 0)
+				to = append(appendInfo(x.appendBase(to[:0], m), nf), 0)
+				f.renameCurZ(from, to)
 				renamed = true
 			}
-			m.flags, m.keywords, m.modseq = nf, nk, modseq
+			m.flags, m.modseq = nf, modseq
+			x.setKeywords(m, nk)
 			changed = append(changed, m)
-			events = append(events, mailbox.Event{Kind: mailbox.EventFlags, UID: m.uid, ModSeq: modseq, Flags: nf, Keywords: nk})
+			events = append(events, mailbox.Event{Kind: mailbox.EventFlags, UID: m.uid, ModSeq: modseq, Flags: nf, Keywords: x.keywords(m)})
 		}
-		res.Messages = append(res.Messages, mailbox.Message{UID: m.uid, ModSeq: m.modseq, Flags: m.flags, Keywords: slices.Clone(m.keywords)})
+		res.Messages = append(res.Messages, mailbox.Message{UID: m.uid, ModSeq: m.modseq, Flags: m.flags, Keywords: slices.Clone(x.keywords(m))})
 		return true
 	})
 	req := &syncReq{}
 	if len(changed) > 0 {
 		x.modseq = modseq
-		err = f.writeLog(flagsRecord(modseq, changed))
+		err = f.writeLog(x.flagsRecord(modseq, changed))
 		if u.Op != mailbox.FlagsRemove {
 			_, f.keywords, _ = mailbox.FlagsAdd.Apply(0, f.keywords, 0, kws)
 		}
@@ -524,7 +568,8 @@ func copyMessages(src, dst *folder, set mailbox.UIDSet, move bool, h *mbox) (*ma
 		return nil, nil, noSuchMailbox("copy to", dst.name)
 	}
 	var sel []msg
-	src.idx.each(set, 0, func(m *msg) bool {
+	sx := &src.idx
+	sx.each(set, 0, func(m *msg) bool {
 		sel = append(sel, *m)
 		return true
 	})
@@ -537,7 +582,7 @@ func copyMessages(src, dst *folder, set mailbox.UIDSet, move bool, h *mbox) (*ma
 	var kws []string
 	for i := range sel {
 		size += sel[i].size
-		_, kws, _ = mailbox.FlagsAdd.Apply(0, kws, 0, sel[i].keywords)
+		_, kws, _ = mailbox.FlagsAdd.Apply(0, kws, 0, sx.keywords(&sel[i]))
 	}
 	if !move && !dst.u.reserve(int64(len(sel)), size) {
 		return nil, nil, fmt.Errorf("maildir: copy to %q: %w", dst.name, mailbox.ErrOverQuota)
@@ -552,10 +597,10 @@ func copyMessages(src, dst *folder, set mailbox.UIDSet, move bool, h *mbox) (*ma
 	modseq := x.modseq + 1
 	added := make([]msg, 0, len(sel))
 	undo := func(err error) (*mailbox.CopyResult, *syncReq, error) {
-		for i, m := range added {
-			p := filepath.Join(dst.cur(), m.name())
+		for i := range added {
+			p := filepath.Join(dst.cur(), x.name(&added[i]))
 			if move {
-				os.Rename(p, filepath.Join(src.cur(), sel[i].name()))
+				rename(p, filepath.Join(src.cur(), sx.name(&sel[i])))
 			} else {
 				os.Remove(p)
 			}
@@ -568,16 +613,17 @@ func copyMessages(src, dst *folder, set mailbox.UIDSet, move bool, h *mbox) (*ma
 	recs := make([][]byte, 0, len(sel)+1)
 	for i := range sel {
 		s := &sel[i]
-		m := msg{uid: x.uidNext + mailbox.UID(i), modseq: modseq, flags: s.flags, date: s.date, size: s.size, keywords: s.keywords}
-		m.base = dst.newBase(s.size, m.uid)
-		m.metaOff, m.metaLen = s.metaOff, s.metaLen
+		m := msg{uid: x.uidNext + mailbox.UID(i), modseq: modseq, flags: s.flags, date: s.date, size: s.size}
+		m.meta = s.meta
 		if src != dst {
-			m.metaOff, m.metaLen = dst.copyMeta(src, s)
+			m.setMeta(dst.copyMeta(src, s))
 		}
-		from, to := filepath.Join(src.cur(), s.name()), filepath.Join(dst.cur(), m.name())
+		x.setBase(&m, dst.newBase(s.size, m.uid))
+		x.setKeywords(&m, sx.keywords(s))
+		from, to := filepath.Join(src.cur(), sx.name(s)), filepath.Join(dst.cur(), x.name(&m))
 		var err error
 		if move {
-			err = os.Rename(from, to)
+			err = rename(from, to)
 		} else {
 			err = placeLink(from, to)
 		}
@@ -585,7 +631,7 @@ func copyMessages(src, dst *folder, set mailbox.UIDSet, move bool, h *mbox) (*ma
 			return undo(err)
 		}
 		added = append(added, m)
-		recs = append(recs, addRecord(&m))
+		recs = append(recs, x.addRecord(&m))
 	}
 	if err := dst.writeLog(recs...); err != nil {
 		return undo(err)
@@ -594,7 +640,7 @@ func copyMessages(src, dst *folder, set mailbox.UIDSet, move bool, h *mbox) (*ma
 	for _, m := range added {
 		res.Source = append(res.Source, sel[len(res.Source)].uid)
 		res.Dest = append(res.Dest, m.uid)
-		events = append(events, mailbox.Event{Kind: mailbox.EventNew, UID: m.uid, ModSeq: m.modseq, Flags: m.flags, Keywords: m.keywords})
+		events = append(events, mailbox.Event{Kind: mailbox.EventNew, UID: m.uid, ModSeq: m.modseq, Flags: m.flags, Keywords: x.keywords(&m)})
 	}
 	x.msgs = append(x.msgs, added...)
 	x.uidNext += mailbox.UID(len(added))
@@ -617,11 +663,11 @@ func copyMessages(src, dst *folder, set mailbox.UIDSet, move bool, h *mbox) (*ma
 
 // copyMeta copies the metadata blob of s in src to f.
 func (f *folder) copyMeta(src *folder, s *msg) (int64, uint32) {
-	if s.metaLen == 0 {
+	if s.metaLen() == 0 {
 		return 0, 0
 	}
-	rec := make([]byte, s.metaLen)
-	if _, err := src.meta.ReadAt(rec, s.metaOff); err != nil {
+	rec := make([]byte, s.metaLen())
+	if _, err := src.meta.ReadAt(rec, s.metaOff()); err != nil {
 		return 0, 0
 	}
 	return f.writeMeta(rec)
@@ -638,7 +684,7 @@ func (h *mbox) Expunge(ctx context.Context, uids mailbox.UIDSet) (mailbox.UIDSet
 		if m.flags&mailbox.FlagDeleted != 0 {
 			victims = append(victims, m.uid)
 			gone.Add(m.uid)
-			os.Remove(filepath.Join(f.cur(), m.name()))
+			f.removeCur(f.idx.name(m))
 		}
 		return true
 	})

@@ -76,7 +76,12 @@ type Store struct {
 	folderID atomic.Uint64
 	seq      atomic.Uint64
 	host     string
+	pid      string
 	zones    zoneCache
+	// spoolBufs holds the *bufio.Writer buffers spool writes through,
+	// parseBufs the *bufio.Reader buffers the parser reads through (Parse
+	// uses a *bufio.Reader of its size as it is).
+	spoolBufs, parseBufs sync.Pool
 
 	mu    sync.Mutex
 	users map[string]*user
@@ -121,6 +126,7 @@ func Open(dir string, opts *Options) (*Store, error) {
 	}
 	// Maildir: "/" and ":" in the host name are written as \057 and \072.
 	s.host = strings.NewReplacer("/", `\057`, ":", `\072`, ",", `\054`).Replace(host)
+	s.pid = strconv.Itoa(os.Getpid())
 	s.commit = newCommitter(!o.perMessageSync)
 	return s, nil
 }
@@ -138,8 +144,17 @@ var errClosed = fmt.Errorf("maildir: %w", mailbox.ErrClosed)
 // <seconds>.M<microseconds>P<pid>Q<counter>.<host>.
 func (s *Store) uniqueName() string {
 	now := time.Now()
-	return strconv.FormatInt(now.Unix(), 10) + ".M" + strconv.Itoa(now.Nanosecond()/1000) +
-		"P" + strconv.Itoa(os.Getpid()) + "Q" + strconv.FormatUint(s.seq.Add(1), 10) + "." + s.host
+	b := make([]byte, 0, 48+len(s.host))
+	b = strconv.AppendInt(b, now.Unix(), 10)
+	b = append(b, ".M"...)
+	b = strconv.AppendInt(b, int64(now.Nanosecond()/1000), 10)
+	b = append(b, 'P')
+	b = append(b, s.pid...)
+	b = append(b, 'Q')
+	b = strconv.AppendUint(b, s.seq.Add(1), 10)
+	b = append(b, '.')
+	b = append(b, s.host...)
+	return string(b)
 }
 
 // userDir returns the directory name of a user: the name with '%' and a
@@ -220,6 +235,9 @@ func (f *folder) closeFiles() {
 	f.metaMu.Lock()
 	f.meta.Close()
 	f.metaMu.Unlock()
+	if f.curD != nil {
+		f.curD.Close()
+	}
 }
 
 // spooled is a message written to a temporary file and fsynced, with its
@@ -238,7 +256,7 @@ type spooled struct {
 func (s *Store) spool(r io.Reader, date time.Time) (*spooled, error) {
 	name := s.uniqueName()
 	path := filepath.Join(s.dir, spoolDir, strconv.Itoa(int(s.seq.Load()%spoolShards)), "postyard-"+name)
-	fl, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
+	fl, err := createFile(path)
 	if err != nil {
 		return nil, err
 	}
@@ -252,11 +270,26 @@ func (s *Store) spool(r io.Reader, date time.Time) (*spooled, error) {
 		r = io.LimitReader(r, max+1)
 	}
 	cw := &countWriter{w: fl}
-	bw := bufio.NewWriterSize(cw, 64<<10)
-	meta, err := mailbox.Parse(io.TeeReader(r, bw), s.opts.Parse)
+	bw, _ := s.spoolBufs.Get().(*bufio.Writer)
+	if bw == nil {
+		bw = bufio.NewWriterSize(cw, 32<<10)
+	} else {
+		bw.Reset(cw)
+	}
+	br, _ := s.parseBufs.Get().(*bufio.Reader)
+	if br == nil {
+		br = bufio.NewReaderSize(io.TeeReader(r, bw), parseBufSize)
+	} else {
+		br.Reset(io.TeeReader(r, bw))
+	}
+	meta, err := mailbox.Parse(br, s.opts.Parse)
 	if err == nil {
 		err = bw.Flush()
 	}
+	br.Reset(nil)
+	s.parseBufs.Put(br)
+	bw.Reset(nil)
+	s.spoolBufs.Put(bw)
 	if err != nil {
 		return fail(err)
 	}
@@ -289,6 +322,10 @@ func (s *Store) syncFile(fl *os.File) error {
 	}
 	return fl.Sync()
 }
+
+// parseBufSize is the read buffer of mailbox.Parse, which uses a
+// *bufio.Reader at least this large as it is.
+const parseBufSize = 16 << 10
 
 type countWriter struct {
 	w io.Writer

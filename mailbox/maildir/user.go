@@ -394,7 +394,8 @@ func (u *user) Rename(ctx context.Context, oldName, newName string) error {
 			firstErr = err
 			continue
 		}
-		f.dir, f.name = filepath.Join(u.dir, d), to
+		f.setDir(filepath.Join(u.dir, d))
+		f.name = to
 		f.mu.Unlock()
 		delete(u.folders, from)
 		moved[to] = f

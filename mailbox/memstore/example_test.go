@@ -39,7 +39,7 @@ func Example() {
 	evs, _ := sub.Wait(ctx)
 	fmt.Println("event:", evs[0].Kind, "UID", evs[0].UID)
 
-	for m, err := range inbox.Messages(ctx, mailbox.AllUIDs(), &mailbox.FetchOptions{Metadata: true}) {
+	for m, err := range inbox.Messages(ctx, mailbox.AllUIDs(), &mailbox.FetchOptions{Metadata: mailbox.MetadataAll}) {
 		if err != nil {
 			log.Fatal(err)
 		}

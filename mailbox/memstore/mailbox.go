@@ -27,18 +27,28 @@ type msg struct {
 
 // info returns m as a mailbox.Message the caller owns.
 func (m *msg) info(withMeta bool) *mailbox.Message {
-	mm := &mailbox.Message{
+	mm := &mailbox.Message{}
+	m.fill(mm, withMeta, true)
+	return mm
+}
+
+// fill sets mm to m; with own, mm's Keywords are a copy the caller owns.
+func (m *msg) fill(mm *mailbox.Message, withMeta, own bool) {
+	kws := m.keywords
+	if own {
+		kws = slices.Clone(kws)
+	}
+	*mm = mailbox.Message{
 		UID:          m.uid,
 		ModSeq:       m.modseq,
 		Flags:        m.flags,
-		Keywords:     slices.Clone(m.keywords),
+		Keywords:     kws,
 		InternalDate: m.date,
 		Size:         int64(len(m.data)),
 	}
 	if withMeta {
 		mm.Metadata = m.meta
 	}
-	return mm
 }
 
 // tomb records an expunge for QRESYNC.
@@ -227,12 +237,18 @@ func (h *mbox) Messages(ctx context.Context, uids mailbox.UIDSet, opts *mailbox.
 	set := uids.Normalize()
 	return func(yield func(*mailbox.Message, error) bool) {
 		var next mailbox.UID = 1 // smallest UID not yet considered
+		// One allocation a chunk; with Reuse, one for the iteration, and
+		// keywords are the message's own list (replaced, never modified).
+		var batch []mailbox.Message
 		for {
 			if err := h.lock(ctx, false); err != nil {
 				yield(nil, err)
 				return
 			}
-			batch := make([]*mailbox.Message, 0, chunk)
+			if batch == nil || !opts.Reuse {
+				batch = make([]mailbox.Message, 0, chunk)
+			}
+			batch = batch[:0]
 			more := false
 			h.b.each(set, h.b.search(next), func(_ int, m *msg) bool {
 				if len(batch) == chunk {
@@ -241,13 +257,14 @@ func (h *mbox) Messages(ctx context.Context, uids mailbox.UIDSet, opts *mailbox.
 				}
 				next = m.uid + 1
 				if m.modseq > opts.ChangedSince {
-					batch = append(batch, m.info(opts.Metadata))
+					batch = append(batch, mailbox.Message{})
+					m.fill(&batch[len(batch)-1], opts.Metadata != 0, !opts.Reuse)
 				}
 				return true
 			})
 			h.u.mu.Unlock()
-			for _, m := range batch {
-				if !yield(m, nil) {
+			for i := range batch {
+				if !yield(&batch[i], nil) {
 					return
 				}
 			}
