@@ -61,16 +61,19 @@ func BenchmarkDeliver(b *testing.B) {
 	if top == "" {
 		top = b.TempDir()
 	}
-	for _, mode := range []string{"group", "per-message"} {
+	for _, mode := range []string{"group", "group-writeback", "per-message"} {
 		b.Run(mode+"/16", func(b *testing.B) {
 			dir, err := os.MkdirTemp(top, mode)
 			if err != nil {
 				b.Fatal(err)
 			}
 			var st *maildir.Store
-			if mode == "group" {
+			switch mode {
+			case "group":
 				st, err = maildir.Open(dir, nil)
-			} else {
+			case "group-writeback":
+				st, err = maildir.Open(dir, &maildir.Options{WriteBackFiles: true})
+			default:
 				st, err = maildir.OpenPerMessageSync(dir)
 			}
 			if err != nil {

@@ -40,11 +40,12 @@
 // device serves fsyncs issued together with fewer cache flushes; on ext4
 // and XFS the first journal commit carries the renames and the message
 // files' block allocations too), so that 16 sessions delivering together
-// share a round instead of queueing for 16. On Linux the message data is written
-// with sync_file_range(2) and made durable by the round's journal
-// commit, which ext4 and XFS order after the data
-// ([Options.FsyncFiles] fsyncs each file instead, for other file
-// systems); elsewhere each message file is fsynced before its rename.
+// share a round instead of queueing for 16. Each message file is fsynced
+// before its rename (the fsyncs of one round run in parallel); with
+// [Options.WriteBackFiles], on Linux, its data is only written with
+// sync_file_range(2) and made durable by the round's journal commit,
+// which ext4 (with its journal, data=ordered) and XFS order after the
+// data.
 // Whatever the file system does, recovery drops a file shorter than the
 // size its name or record gives, so a crash never leaves a partial
 // message: each recipient of a delivery has it whole or not at all.

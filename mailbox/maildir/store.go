@@ -49,15 +49,17 @@ type Options struct {
 	Quota mailbox.Quota
 	// Parse bounds the metadata parser; nil means its defaults.
 	Parse *mailbox.ParseOptions
-	// FsyncFiles fsyncs every message file before it is renamed into
-	// place. By default (on Linux) a message file's data is only written
-	// back (sync_file_range) and becomes durable with the journal commit
-	// of the group commit's fsyncs, which ext4 and XFS order after the
-	// data; set FsyncFiles on file systems that do not (btrfs, network
-	// file systems). A crash can then never leave a message shorter than
-	// its acknowledged size; recovery drops files shorter than the size
-	// in their names either way.
-	FsyncFiles bool
+	// WriteBackFiles lets the group commit skip the fsync of each new
+	// message file (on Linux): its data is only written back
+	// (sync_file_range) and becomes durable with the journal commit of
+	// the round's directory fsyncs, which ext4 with a journal in
+	// data=ordered mode and XFS order after the data. Faster, but only
+	// durable on such file systems: on ext4 without a journal, btrfs or a
+	// network file system, power loss could lose an acknowledged
+	// message. Off by default: every message file is fsynced. Recovery
+	// drops files shorter than the size in their names either way, so a
+	// crash never leaves a partial message.
+	WriteBackFiles bool
 
 	// perMessageSync turns the group commit off: every change does its
 	// own fsyncs (the benchmarks' baseline).
@@ -315,7 +317,7 @@ func (s *Store) spool(r io.Reader, date time.Time) (*spooled, error) {
 // makes it durable together with the rename and the index record. Where
 // that is not available, and in per-message mode, it is fsynced.
 func (s *Store) syncFile(fl *os.File) error {
-	if s.commit.group && !s.opts.FsyncFiles {
+	if s.commit.group && s.opts.WriteBackFiles {
 		if ok, err := writeBack(fl); ok {
 			return err
 		}
