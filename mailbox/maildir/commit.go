@@ -14,11 +14,16 @@ import (
 // committing at once share each directory and index fsync instead of
 // queueing one behind another.
 //
-// A round fsyncs the index files and directories named. Message files
-// are written back by their writers before they are renamed into place
-// (see writeBack), so the round's first fsync, a journal commit, makes
-// them durable with their names and records: one commit and one cache
-// flush for the whole batch on ext4 and XFS.
+// A round fsyncs the files and directories named, all at once. The
+// Store has two: one fsyncs new message files before they are renamed
+// into place (Store.syncSpooled), the other the directories and index
+// files after; each delivery passes through a round of each, and the two
+// rounds overlap, so that the device always has a batch of fsyncs to
+// serve together. With WriteBackFiles, message files are only written
+// back by their writers before they are renamed into place (see
+// writeBack) and skip the first; the second's first fsync, a journal
+// commit, makes them durable with their names and records: one commit
+// and one cache flush for the whole batch on ext4 and XFS.
 //
 // In per-message mode (group false, used by the benchmarks as the
 // baseline) every request does its own fsyncs.

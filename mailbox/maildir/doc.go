@@ -41,11 +41,17 @@
 // and XFS the first journal commit carries the renames and the message
 // files' block allocations too), so that 16 sessions delivering together
 // share a round instead of queueing for 16. Each message file is fsynced
-// before its rename (the fsyncs of one round run in parallel); with
-// [Options.WriteBackFiles], on Linux, its data is only written with
-// sync_file_range(2) and made durable by the round's journal commit,
-// which ext4 (with its journal, data=ordered) and XFS order after the
-// data.
+// before its rename, so that it is durable on any file system (ext4
+// without a journal included): not by its writer but by a round of a
+// second group commit, which fsyncs the files of all deliveries waiting
+// for it in parallel while the first fsyncs the directories and indexes
+// of those placed before (its data is handed to the device with
+// sync_file_range(2) as soon as it is written, so that the fsync has less
+// to wait for). With [Options.WriteBackFiles], on Linux, a message
+// file's data is only written with sync_file_range(2) and made durable
+// by the first group commit's journal commit, which ext4 (with its
+// journal, data=ordered) and XFS order after the data: one round a
+// delivery instead of two, but not durable on ext4 without a journal.
 // Whatever the file system does, recovery drops a file shorter than the
 // size its name or record gives, so a crash never leaves a partial
 // message: each recipient of a delivery has it whole or not at all.

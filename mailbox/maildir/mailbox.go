@@ -414,6 +414,9 @@ func (h *mbox) Append(ctx context.Context, r io.Reader, opts *mailbox.AppendOpti
 	}
 	st := h.u.st
 	sp, err := st.spool(r, date)
+	if err == nil {
+		err = st.syncSpooled(sp)
+	}
 	if err != nil {
 		return nil, err
 	}

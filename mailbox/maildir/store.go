@@ -71,15 +71,19 @@ type Options struct {
 // (in one process) may use a directory at a time; other programs may
 // deliver into new/ and mail readers may read and flag the Maildirs.
 type Store struct {
-	dir      string
-	opts     Options
-	commit   *committer
-	closed   atomic.Bool
-	folderID atomic.Uint64
-	seq      atomic.Uint64
-	host     string
-	pid      string
-	zones    zoneCache
+	dir    string
+	opts   Options
+	commit *committer
+	// dataCommit fsyncs spooled message files before they are placed:
+	// a group commit of its own, so that its rounds overlap the rounds
+	// of commit (see syncSpooled).
+	dataCommit *committer
+	closed     atomic.Bool
+	folderID   atomic.Uint64
+	seq        atomic.Uint64
+	host       string
+	pid        string
+	zones      zoneCache
 	// spoolBufs holds the *bufio.Writer buffers spool writes through,
 	// parseBufs the *bufio.Reader buffers the parser reads through (Parse
 	// uses a *bufio.Reader of its size as it is).
@@ -130,6 +134,7 @@ func Open(dir string, opts *Options) (*Store, error) {
 	s.host = strings.NewReplacer("/", `\057`, ":", `\072`, ",", `\054`).Replace(host)
 	s.pid = strconv.Itoa(os.Getpid())
 	s.commit = newCommitter(!o.perMessageSync)
+	s.dataCommit = newCommitter(!o.perMessageSync)
 	return s, nil
 }
 
@@ -205,6 +210,7 @@ func (s *Store) Close() error {
 	if s.closed.Swap(true) {
 		return nil
 	}
+	s.dataCommit.close()
 	s.commit.close()
 	s.mu.Lock()
 	users := make([]*user, 0, len(s.users))
@@ -242,18 +248,22 @@ func (f *folder) closeFiles() {
 	}
 }
 
-// spooled is a message written to a temporary file and fsynced, with its
-// metadata: what Append and Deliver place into Maildirs.
+// spooled is a message written to a temporary file, with its metadata:
+// what Append and Deliver place into Maildirs once its data is durable
+// (see Store.syncSpooled).
 type spooled struct {
-	placed bool // renamed into a Maildir: no longer in the spool
+	placed bool     // renamed into a Maildir: no longer in the spool
+	fl     *os.File // open until its fsync in a group commit round; nil once synced
 	path   string
 	size   int64
 	meta   *mailbox.Metadata
 }
 
 // spool streams r into a new file in the spool (never holding the
-// message in memory), parsing it on the way, and fsyncs the file unless
-// the group commit will. The file's time is set to date (the internal
+// message in memory), parsing it on the way. In per-message mode it
+// fsyncs the file; with WriteBackFiles (on Linux) it writes its data
+// back; otherwise it leaves the file open for the group commit round to
+// fsync (syncSpooled). The file's time is set to date (the internal
 // date, as Dovecot keeps it) if not zero.
 func (s *Store) spool(r io.Reader, date time.Time) (*spooled, error) {
 	name := s.uniqueName()
@@ -298,31 +308,68 @@ func (s *Store) spool(r io.Reader, date time.Time) (*spooled, error) {
 	if max > 0 && cw.n > max {
 		return fail(fmt.Errorf("maildir: %w", mailbox.ErrTooBig))
 	}
-	if err := s.syncFile(fl); err != nil {
+	if !date.IsZero() {
+		os.Chtimes(path, date, date) // before the fsync: durable with the data
+	}
+	deferred, err := s.syncFile(fl)
+	if err != nil {
 		return fail(err)
+	}
+	sp := &spooled{path: path, size: cw.n, meta: meta}
+	if deferred {
+		sp.fl = fl
+		return sp, nil
 	}
 	if err := fl.Close(); err != nil {
 		os.Remove(path)
 		return nil, err
 	}
-	if !date.IsZero() {
-		os.Chtimes(path, date, date)
-	}
-	return &spooled{path: path, size: cw.n, meta: meta}, nil
+	return sp, nil
 }
 
 // syncFile makes a spooled file's data durable before it is renamed
-// into a Maildir, or, with the group commit, ready to be: its data is
-// written back (sync_file_range) and the group commit's journal commit
-// makes it durable together with the rename and the index record. Where
-// that is not available, and in per-message mode, it is fsynced.
-func (s *Store) syncFile(fl *os.File) error {
-	if s.commit.group && s.opts.WriteBackFiles {
+// into a Maildir, or says that the group commit will (deferred): in
+// per-message mode the file is fsynced here; with WriteBackFiles (on
+// Linux) its data is written back (sync_file_range) and the group
+// commit's journal commit makes it durable together with the rename and
+// the index record; otherwise its fsync is left to syncSpooled, which
+// hands it to a group commit round.
+func (s *Store) syncFile(fl *os.File) (deferred bool, err error) {
+	if !s.commit.group {
+		return false, fl.Sync()
+	}
+	if s.opts.WriteBackFiles {
 		if ok, err := writeBack(fl); ok {
-			return err
+			return false, err
 		}
 	}
-	return fl.Sync()
+	startWriteBack(fl)
+	return true, nil
+}
+
+// syncSpooled makes a spooled file's data durable, if spool left that to
+// the group commit, and closes it: the file's fsync joins the next round
+// of dataCommit, which fsyncs the files of every delivery waiting for it
+// in parallel, while the round of commit in progress fsyncs the
+// directories and indexes of the deliveries placed before. It must
+// return before the file is renamed or linked into a Maildir: on a file
+// system that orders nothing (ext4 without a journal) a name must never
+// reach the disk before the data and size it names. On error the file
+// is removed.
+func (s *Store) syncSpooled(sp *spooled) error {
+	if sp.fl == nil {
+		return nil
+	}
+	fl := sp.fl
+	sp.fl = nil
+	err := s.dataCommit.sync(&syncReq{files: []*os.File{fl}})
+	if cerr := fl.Close(); err == nil {
+		err = cerr
+	}
+	if err != nil {
+		os.Remove(sp.path)
+	}
+	return err
 }
 
 // parseBufSize is the read buffer of mailbox.Parse, which uses a
@@ -340,7 +387,8 @@ func (c *countWriter) Write(p []byte) (int, error) {
 	return n, err
 }
 
-// Deliver writes the message once, fsyncs it, then links it into each
+// Deliver writes the message once, fsyncs it (in a group commit round
+// shared with concurrent deliveries), then links it into each
 // recipient's mailbox and records it in that mailbox's index; it returns
 // when every link and record is durable (one group commit for all
 // recipients). A crash leaves each recipient with the whole message or
@@ -360,6 +408,9 @@ func (s *Store) Deliver(ctx context.Context, r io.Reader, rcpts []mailbox.Recipi
 			errs[i] = err
 		}
 		return errs, nil
+	}
+	if err == nil {
+		err = s.syncSpooled(sp)
 	}
 	if err != nil {
 		return nil, err

@@ -29,3 +29,12 @@ func writeBack(f *os.File) (ok bool, err error) {
 		return true, e
 	}
 }
+
+// startWriteBack starts writing the data of f to the device without
+// waiting for it (sync_file_range(2) with SYNC_FILE_RANGE_WRITE), so
+// that the fsync that follows has less to wait for. Errors are left to
+// that fsync.
+func startWriteBack(f *os.File) {
+	const write = 2
+	syscall.Syscall6(sysSyncFileRange, f.Fd(), 0, 0, write, 0, 0)
+}

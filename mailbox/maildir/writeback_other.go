@@ -5,3 +5,5 @@ package maildir
 import "os"
 
 func writeBack(*os.File) (bool, error) { return false, nil }
+
+func startWriteBack(*os.File) {}
