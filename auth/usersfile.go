@@ -9,13 +9,14 @@ import (
 	"io"
 	"log/slog"
 	"os"
-	"path/filepath"
 	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
 	"unicode"
+
+	"github.com/postyard/postyard/internal/atomicfile"
 )
 
 // A users file holds one user a line:
@@ -332,44 +333,7 @@ func editUsersFile(path, name string, edit func(old *FileUser) (*FileUser, error
 	case last >= 0:
 		lines[last] = ""
 	}
-	return writeFileAtomic(path, []byte(strings.Join(lines, "")), 0o600)
-}
-
-// writeFileAtomic replaces path with data durably.
-func writeFileAtomic(path string, data []byte, perm os.FileMode) error {
-	dir := filepath.Dir(path)
-	if err := os.MkdirAll(dir, 0o700); err != nil {
-		return err
-	}
-	f, err := os.CreateTemp(dir, "."+filepath.Base(path)+".tmp*")
-	if err != nil {
-		return err
-	}
-	defer os.Remove(f.Name()) // after a successful rename, a no-op
-	if _, err := f.Write(data); err != nil {
-		f.Close()
-		return err
-	}
-	if err := f.Chmod(perm); err != nil {
-		f.Close()
-		return err
-	}
-	if err := f.Sync(); err != nil {
-		f.Close()
-		return err
-	}
-	if err := f.Close(); err != nil {
-		return err
-	}
-	if err := os.Rename(f.Name(), path); err != nil {
-		return err
-	}
-	d, err := os.Open(dir)
-	if err != nil {
-		return err
-	}
-	defer d.Close()
-	return d.Sync()
+	return atomicfile.WriteFile(path, []byte(strings.Join(lines, "")), 0o600)
 }
 
 // DefaultUsersFileCheckInterval is how often, at most, a UsersFile looks

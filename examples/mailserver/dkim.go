@@ -9,6 +9,7 @@ import (
 	"path/filepath"
 	"strings"
 
+	"github.com/postyard/postyard/internal/atomicfile"
 	"github.com/postyard/postyard/relay"
 )
 
@@ -35,7 +36,7 @@ func setupDKIM(keys []dkimConfig, dataDir string, log *slog.Logger) (*relay.DKIM
 			if data, err = relay.MarshalDKIMKey(signer); err != nil {
 				return nil, err
 			}
-			if err := writeFileAtomic(file, data, 0o600); err != nil {
+			if err := atomicfile.WriteFile(file, data, 0o600); err != nil {
 				return nil, fmt.Errorf("dkim %s: %w", domain, err)
 			}
 			log.Info("made a DKIM key", "domain", domain, "selector", k.Selector, "file", file)

@@ -12,6 +12,7 @@ import (
 	"path/filepath"
 
 	"github.com/postyard/postyard/certs"
+	"github.com/postyard/postyard/internal/atomicfile"
 	"github.com/postyard/postyard/internal/selfsigned"
 )
 
@@ -62,8 +63,8 @@ func writeSelfSigned(certFile, keyFile string, hosts []string) error {
 	if err != nil {
 		return err
 	}
-	if err := writeFileAtomic(keyFile, pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: der}), 0o600); err != nil {
+	if err := atomicfile.WriteFile(keyFile, pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: der}), 0o600); err != nil {
 		return err
 	}
-	return writeFileAtomic(certFile, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: c.Certificate[0]}), 0o644)
+	return atomicfile.WriteFile(certFile, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: c.Certificate[0]}), 0o644)
 }
