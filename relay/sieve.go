@@ -260,13 +260,16 @@ type sieveIncEntry struct {
 // change since last time, cheaper than hashing it.
 func (sv *Sieve) compile(ctx context.Context, user, slot string, src []byte) (*sieve.Script, error) {
 	sv.init()
-	if user == "" || !bytes.Contains(src, []byte("include")) {
-		sv.lastMu.Lock()
-		if e, ok := sv.last[slot]; ok && bytes.Equal(e.src, src) {
-			sv.lastMu.Unlock()
-			return e.s, nil
-		}
+	// Only scripts compiled through the shared cache (no include) are
+	// remembered in last: look there first, cheaper than searching a
+	// long script for "include".
+	sv.lastMu.Lock()
+	if e, ok := sv.last[slot]; ok && bytes.Equal(e.src, src) {
 		sv.lastMu.Unlock()
+		return e.s, nil
+	}
+	sv.lastMu.Unlock()
+	if user == "" || !bytes.Contains(src, []byte("include")) {
 		s, err := sv.cache.Compile(ctx, src)
 		if err == nil {
 			sv.lastMu.Lock()

@@ -254,14 +254,14 @@ func sieveMissingMailbox(err error) bool {
 
 // plan runs the scripts for one recipient.
 func (sv *Sieve) plan(ctx context.Context, j *sieveJob, rc sieveRcpt, msg *sieve.Message, ev sieve.EvalOptions, def string, now time.Time, log *slog.Logger) *userPlan {
-	keepOnly := &userPlan{copies: []*sieveCopy{{mailbox: def}}}
+	keepOnly := func() *userPlan { return &userPlan{copies: []*sieveCopy{{mailbox: def}}} }
 	scripts, err := sv.scripts(ctx, rc.user, log)
 	if err != nil {
 		log.Error("sieve: active script not read; message kept", "user", rc.user, "err", err)
-		return keepOnly
+		return keepOnly()
 	}
 	if len(scripts) == 0 {
-		return keepOnly
+		return keepOnly()
 	}
 	st, _ := j.mailboxes.(sieveStorer)
 	ev.Duplicates = sieveDupView{st: sv.state, user: rc.user, now: now}
@@ -283,7 +283,7 @@ func (sv *Sieve) plan(ctx context.Context, j *sieveJob, rc sieveRcpt, msg *sieve
 		res, err := sc.s.Eval(ctx, cur, env, &ev)
 		if err != nil {
 			log.Warn("sieve script failed; message kept", "user", rc.user, "script", sc.name, "err", err)
-			return keepOnly
+			return keepOnly()
 		}
 		for _, a := range res.Actions {
 			acts = append(acts, sieveWithHeader(a, hdr))
@@ -486,12 +486,12 @@ func (sv *Sieve) createMailbox(ctx context.Context, j *sieveJob, user, name stri
 // of the message (as received, or with a header editheader changed).
 func (sv *Sieve) store(ctx context.Context, j *sieveJob, plans []*userPlan, msg *sieve.Message) error {
 	type batch struct {
+		key     string
 		content io.Reader
 		rcpts   []mailbox.Recipient
 		copies  []*sieveCopy
 	}
-	var order []string
-	batches := map[string]*batch{}
+	var batches []*batch // few: a linear search finds a key
 	rp := "Return-Path: <" + j.from.String() + ">\r\n"
 	for i, p := range plans {
 		for _, c := range p.copies {
@@ -506,8 +506,14 @@ func (sv *Sieve) store(ctx context.Context, j *sieveJob, plans []*userPlan, msg 
 				}
 				key = "h" + b.String()
 			}
-			bt, ok := batches[key]
-			if !ok {
+			var bt *batch
+			for _, b := range batches {
+				if b.key == key {
+					bt = b
+					break
+				}
+			}
+			if bt == nil {
 				var content io.Reader
 				if c.header == nil {
 					content = io.MultiReader(strings.NewReader(rp), bytes.NewReader(j.raw))
@@ -517,9 +523,8 @@ func (sv *Sieve) store(ctx context.Context, j *sieveJob, plans []*userPlan, msg 
 					msg.WriteTo(&buf, c.header)
 					content = &buf
 				}
-				bt = &batch{content: content}
-				batches[key] = bt
-				order = append(order, key)
+				bt = &batch{key: key, content: content}
+				batches = append(batches, bt)
 			}
 			mb := c.mailbox
 			if mb == mailbox.Inbox {
@@ -529,8 +534,7 @@ func (sv *Sieve) store(ctx context.Context, j *sieveJob, plans []*userPlan, msg 
 			bt.copies = append(bt.copies, c)
 		}
 	}
-	for _, key := range order {
-		bt := batches[key]
+	for _, bt := range batches {
 		errs, err := j.mailboxes.Deliver(ctx, bt.content, bt.rcpts)
 		for k, c := range bt.copies {
 			c.done = true

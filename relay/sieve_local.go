@@ -1,9 +1,11 @@
 package relay
 
 import (
+	"bytes"
 	"context"
 	"io"
 	"log/slog"
+	"sync"
 
 	"github.com/postyard/postyard/mailbox"
 	"github.com/postyard/postyard/queue"
@@ -22,15 +24,33 @@ func quarantineMailbox(name string) string {
 	return "Junk"
 }
 
+// sieveBufs holds the buffers deliverSieve reads messages into, up to
+// sieveBufMax bytes each.
+var sieveBufs sync.Pool
+
+const sieveBufMax = 1 << 20
+
 // deliverSieve is deliverLocal when Inbound.Sieve is set: users are those
 // of deliver, with the archive copy, if local, last.
 func (s *inSession) deliverSieve(ctx context.Context, r io.Reader, users []mailbox.Recipient) ([]error, error) {
 	log := s.in.logger()
-	raw, err := io.ReadAll(r)
-	if err != nil {
+	// The message is read into a pooled buffer: nothing keeps it once
+	// deliver returns (the stores and the queue read it while called).
+	buf, _ := sieveBufs.Get().(*bytes.Buffer)
+	if buf == nil {
+		buf = new(bytes.Buffer)
+	}
+	defer func() {
+		if buf.Cap() <= sieveBufMax {
+			buf.Reset()
+			sieveBufs.Put(buf)
+		}
+	}()
+	if _, err := buf.ReadFrom(r); err != nil {
 		log.Error("local delivery failed", "err", err)
 		return nil, smtp.ErrTemporary
 	}
+	raw := buf.Bytes()
 	archive := -1
 	if a := s.in.Archive; a != nil && a.local() {
 		archive = len(users) - 1

@@ -11,6 +11,10 @@ import "regexp"
 type str struct {
 	lit   string
 	parts []tplPart // nil: constant lit
+	// lits, on the first element of a constant list the checker made,
+	// holds the list's strings: expandList returns it without copying
+	// (when its length still matches the list's).
+	lits []string
 }
 
 func (s str) constant() bool { return s.parts == nil }

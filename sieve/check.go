@@ -256,6 +256,13 @@ func (k *checker) list(a argument) strList {
 	for i, s := range a.strs {
 		out[i] = k.str(a.pos, s)
 	}
+	if len(out) > 0 && out.constant() {
+		lits := make([]string, len(out))
+		for i, s := range out {
+			lits[i] = s.lit
+		}
+		out[0].lits = lits
+	}
 	return out
 }
 

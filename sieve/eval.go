@@ -136,6 +136,15 @@ type evaluator struct {
 	regexCache   map[string]*regexp.Regexp
 	hdrCache     map[string][]string   // decoded values by lower-case name; reset on edits
 	addrCache    map[string][]mailAddr // parsed address lists by field value
+	envCache     [3]envAddr            // envelope from, to, auth, parsed
+	scratch      []string              // values of the test being evaluated
+}
+
+// envAddr is an envelope address as the envelope test sees it.
+type envAddr struct {
+	set, empty bool
+	addr       mailAddr
+	all        *string // addr.all(), once asked for
 }
 
 type frame struct {
@@ -507,7 +516,12 @@ func (ev *evaluator) expand(s str) string {
 	return b.String()
 }
 
+// expandList returns the strings of l expanded. The result may be shared
+// with the script: callers must not modify it.
 func (ev *evaluator) expandList(l strList) []string {
+	if len(l) > 0 && len(l[0].lits) == len(l) {
+		return l[0].lits
+	}
 	out := make([]string, len(l))
 	for i, s := range l {
 		out[i] = ev.expand(s)

@@ -28,13 +28,20 @@ func (ev *evaluator) test(c cond) (bool, error) {
 		}
 		return c.all, nil
 	case *headerCond:
+		hs := ev.expandList(c.headers)
 		var vals []string
-		for _, h := range ev.expandList(c.headers) {
-			vals = append(vals, ev.headerValues(h, c.idx)...)
+		if len(hs) == 1 {
+			vals = ev.headerValues(hs[0], c.idx) // matchValues only reads it
+		} else {
+			for _, h := range hs {
+				vals = append(vals, ev.headerValues(h, c.idx)...)
+			}
 		}
 		return ev.matchValues(c.pos, &c.m, vals, c.keys, nil, true)
 	case *addressCond:
-		var vals []string
+		// vals is scratch space: matchValues only reads it, and no other
+		// test runs meanwhile.
+		vals := ev.scratch[:0]
 		sep := ev.separator()
 		for _, h := range ev.expandList(c.headers) {
 			for _, v := range ev.headerValues(h, c.idx) {
@@ -45,38 +52,32 @@ func (ev *evaluator) test(c cond) (bool, error) {
 				}
 			}
 		}
+		ev.scratch = vals
 		return ev.matchValues(c.pos, &c.m, vals, c.keys, nil, true)
 	case *envelopeCond:
-		var vals []string
-		sep := ev.separator()
+		vals := ev.scratch[:0]
 		for _, part := range ev.expandList(c.parts) {
-			var v string
+			var k int
 			switch strings.ToLower(part) {
 			case "from":
-				v = ev.env.From
-				if v == "" {
+				k = 0
+				if ev.env.From == "" {
 					// RFC 5228 §5.4: the null reverse-path matches "".
 					vals = append(vals, "")
 					continue
 				}
 			case "to":
-				v = ev.env.To
+				k = 1
 			case "auth":
-				v = ev.env.Auth
+				k = 2
 			default:
 				continue
 			}
-			if v == "" {
-				continue
-			}
-			a, ok := parseAddrSpec(strings.Trim(v, "<>"))
-			if !ok {
-				a = mailAddr{raw: v}
-			}
-			if p, ok := addressPart(a, c.part, sep); ok {
+			if p, ok := ev.envelopePart(k, c.part); ok {
 				vals = append(vals, p)
 			}
 		}
+		ev.scratch = vals
 		return ev.matchValues(c.pos, &c.m, vals, c.keys, nil, true)
 	case *existsCond:
 		for _, h := range ev.expandList(c.headers) {
@@ -155,6 +156,42 @@ func (ev *evaluator) test(c cond) (bool, error) {
 		return ev.spamtest(c)
 	}
 	return false, nil
+}
+
+// envelopePart returns part of envelope address k (0 from, 1 to, 2 auth),
+// parsed once per evaluation.
+func (ev *evaluator) envelopePart(k int, part addrPart) (string, bool) {
+	e := &ev.envCache[k]
+	if !e.set {
+		var v string
+		switch k {
+		case 0:
+			v = ev.env.From
+		case 1:
+			v = ev.env.To
+		case 2:
+			v = ev.env.Auth
+		}
+		e.set, e.empty = true, v == ""
+		if !e.empty {
+			a, ok := parseAddrSpec(strings.Trim(v, "<>"))
+			if !ok {
+				a = mailAddr{raw: v}
+			}
+			e.addr = a
+		}
+	}
+	if e.empty {
+		return "", false
+	}
+	if part == apAll {
+		if e.all == nil {
+			all := e.addr.all()
+			e.all = &all
+		}
+		return *e.all, true
+	}
+	return addressPart(e.addr, part, ev.separator())
 }
 
 func (ev *evaluator) separator() string {
