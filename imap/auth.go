@@ -116,7 +116,7 @@ func (c *conn) authenticate(ctx context.Context, cmd *command) error {
 		if err := c.w.Flush(); err != nil {
 			return errClose
 		}
-		c.deadline(c.idleTimeout())
+		c.c.SetDeadlineAfter(c.idleTimeout())
 		line, err := c.r.ReadLine(maxAuthLine)
 		if err != nil {
 			return errClose

@@ -103,40 +103,27 @@ func (c *conn) logger() *slog.Logger {
 	return c.log
 }
 
-// deadline sets the connection's deadline d from now (none if d is 0).
-func (c *conn) deadline(d time.Duration) {
-	var t time.Time
-	if d > 0 {
-		t = time.Now().Add(d)
-	}
-	c.c.SetDeadline(t)
-}
-
 func (c *conn) idleTimeout() time.Duration { return defDur(c.s.IdleTimeout, DefaultIdleTimeout) }
 
 // handshake runs a server TLS handshake on the connection.
 func (c *conn) handshake(ctx context.Context) bool {
-	tc := tls.Server(c.c.NetConn(), c.s.TLSConfig)
 	d := min(c.idleTimeout(), time.Minute)
 	if d == 0 {
 		d = time.Minute
 	}
-	c.deadline(d)
-	hctx, cancel := context.WithTimeout(ctx, d)
-	defer cancel()
-	if err := tc.HandshakeContext(hctx); err != nil {
+	c.c.SetDeadlineAfter(d)
+	st, err := c.c.Handshake(ctx, c.s.TLSConfig, d)
+	if err != nil {
 		c.logger().Debug("TLS handshake failed", "err", err)
 		return false
 	}
-	c.c.SetNetConn(tc)
-	st := tc.ConnectionState()
-	c.tls = &st
+	c.tls = st
 	return true
 }
 
 func (c *conn) serve(ctx context.Context) {
 	defer c.closeSelection()
-	c.deadline(c.idleTimeout())
+	c.c.SetDeadlineAfter(c.idleTimeout())
 	c.untagged("OK [CAPABILITY " + c.capabilities() + "] " + c.s.Hostname + " postyard IMAP ready")
 	for c.state != logout {
 		if c.r.Buffered() == 0 {
@@ -144,7 +131,7 @@ func (c *conn) serve(ctx context.Context) {
 				return
 			}
 		}
-		c.deadline(c.idleTimeout())
+		c.c.SetDeadlineAfter(c.idleTimeout())
 		if !c.c.Idle() {
 			c.bye("Server shutting down")
 			return
@@ -201,7 +188,7 @@ func (c *conn) readFailed(err error) {
 	default:
 		return
 	}
-	c.deadline(time.Second)
+	c.c.SetDeadlineAfter(time.Second)
 	c.w.Flush()
 }
 

@@ -65,7 +65,7 @@ func (c *conn) idle(ctx context.Context, cmd *command) error {
 		case res := <-done:
 			c.acquireBufs()
 			c.c.Busy()
-			c.deadline(c.idleTimeout())
+			c.c.SetDeadlineAfter(c.idleTimeout())
 			if res.err != nil {
 				switch {
 				case c.c.ShuttingDown():

@@ -172,7 +172,7 @@ func (c *conn) authenticate(ctx context.Context) error {
 // saslResponse reads a client response in an exchange: a line holding one
 // string.
 func (c *conn) saslResponse() ([]byte, error) {
-	c.deadline(c.timeout())
+	c.c.SetDeadlineAfter(c.timeout())
 	if err := c.sc.begin(); err != nil {
 		return nil, err
 	}

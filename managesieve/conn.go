@@ -80,37 +80,20 @@ func (c *conn) logger() *slog.Logger {
 	return c.log
 }
 
-// deadline sets the connection's deadline d from now (none if d is 0).
-func (c *conn) deadline(d time.Duration) {
-	var t time.Time
-	if d > 0 {
-		t = time.Now().Add(d)
-	}
-	c.c.SetDeadline(t)
-}
-
 // handshake runs a server TLS handshake on the connection.
 func (c *conn) handshake(ctx context.Context) bool {
-	tc := tls.Server(c.c.NetConn(), c.s.TLSConfig)
-	c.deadline(c.timeout())
-	hctx := ctx
-	if d := c.timeout(); d > 0 {
-		var cancel context.CancelFunc
-		hctx, cancel = context.WithTimeout(ctx, d)
-		defer cancel()
-	}
-	if err := tc.HandshakeContext(hctx); err != nil {
+	c.c.SetDeadlineAfter(c.timeout())
+	st, err := c.c.Handshake(ctx, c.s.TLSConfig, c.timeout())
+	if err != nil {
 		c.logger().Debug("TLS handshake failed", "err", err)
 		return false
 	}
-	c.c.SetNetConn(tc)
-	st := tc.ConnectionState()
-	c.tls = &st
+	c.tls = st
 	return true
 }
 
 func (c *conn) serve(ctx context.Context) {
-	c.deadline(c.timeout())
+	c.c.SetDeadlineAfter(c.timeout())
 	// RFC 5804 §1.7: the greeting is the capability response.
 	c.capability()
 	c.respond("OK", "", c.s.Implementation+" ManageSieve ready")
@@ -147,7 +130,7 @@ func (c *conn) serve(ctx context.Context) {
 
 // next reads the first line of the next command.
 func (c *conn) next() error {
-	c.deadline(c.timeout())
+	c.c.SetDeadlineAfter(c.timeout())
 	if !c.c.Idle() {
 		return serve.ErrServerClosed
 	}
@@ -166,7 +149,7 @@ func (c *conn) readFailed(err error) {
 	default:
 		return
 	}
-	c.deadline(time.Second)
+	c.c.SetDeadlineAfter(time.Second)
 	c.w.Flush()
 }
 

@@ -3,7 +3,6 @@ package pop3
 import (
 	"bufio"
 	"context"
-	"crypto/tls"
 	"errors"
 	"log/slog"
 	"os"
@@ -127,21 +126,13 @@ func (c *conn) idleDeadline() {
 
 // handshake runs a server TLS handshake on the connection.
 func (c *conn) handshake(ctx context.Context) bool {
-	tc := tls.Server(c.c.NetConn(), c.s.TLSConfig)
 	c.deadline(c.timeout())
-	hctx := ctx
-	if d := c.timeout(); d > 0 {
-		var cancel context.CancelFunc
-		hctx, cancel = context.WithTimeout(ctx, d)
-		defer cancel()
-	}
-	if err := tc.HandshakeContext(hctx); err != nil {
+	st, err := c.c.Handshake(ctx, c.s.TLSConfig, c.timeout())
+	if err != nil {
 		c.logger().Debug("TLS handshake failed", "err", err)
 		return false
 	}
-	c.c.SetNetConn(tc)
-	st := tc.ConnectionState()
-	c.info.TLS = &st
+	c.info.TLS = st
 	return true
 }
 

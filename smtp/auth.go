@@ -62,7 +62,7 @@ func (c *conn) auth(ctx context.Context, arg string) error {
 		if err := c.w.Flush(); err != nil {
 			return err
 		}
-		c.deadline(c.cmdTimeout())
+		c.c.SetDeadlineAfter(c.cmdTimeout())
 		line, err := c.r.ReadLine(maxAuthLine)
 		if err != nil {
 			if errors.Is(err, wire.ErrLineTooLong) {

@@ -4,7 +4,6 @@ import (
 	"bufio"
 	"bytes"
 	"context"
-	"crypto/tls"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -96,28 +95,15 @@ func (c *conn) logger() *slog.Logger {
 	return c.log
 }
 
-// deadline sets the connection's deadline d from now (none if d is 0).
-func (c *conn) deadline(d time.Duration) {
-	var t time.Time
-	if d > 0 {
-		t = time.Now().Add(d)
-	}
-	c.c.SetDeadline(t)
-}
-
 // handshake runs a server TLS handshake on the connection.
 func (c *conn) handshake(ctx context.Context) bool {
-	tc := tls.Server(c.c.NetConn(), c.s.TLSConfig)
-	c.deadline(c.cmdTimeout())
-	hctx, cancel := context.WithTimeout(ctx, c.cmdTimeout())
-	defer cancel()
-	if err := tc.HandshakeContext(hctx); err != nil {
+	c.c.SetDeadlineAfter(c.cmdTimeout())
+	st, err := c.c.Handshake(ctx, c.s.TLSConfig, c.cmdTimeout())
+	if err != nil {
 		c.logger().Debug("TLS handshake failed", "err", err)
 		return false
 	}
-	c.c.SetNetConn(tc)
-	st := tc.ConnectionState()
-	c.info.TLS = &st
+	c.info.TLS = st
 	return true
 }
 
@@ -127,7 +113,7 @@ func (c *conn) serve(ctx context.Context) {
 			c.sess.Close()
 		}
 	}()
-	c.deadline(c.cmdTimeout())
+	c.c.SetDeadlineAfter(c.cmdTimeout())
 	sess, err := c.newSession(ctx)
 	if err != nil {
 		e := asError(err)
@@ -202,7 +188,7 @@ func (c *conn) next() ([]byte, error) {
 		c.pendingOK = false
 		return c.pending, nil
 	}
-	c.deadline(c.cmdTimeout())
+	c.c.SetDeadlineAfter(c.cmdTimeout())
 	if !c.c.Idle() {
 		return nil, serve.ErrServerClosed
 	}
@@ -221,7 +207,7 @@ func (c *conn) readFailed(err error) {
 	default:
 		return
 	}
-	c.deadline(time.Second)
+	c.c.SetDeadlineAfter(time.Second)
 	c.w.Flush()
 }
 

@@ -48,7 +48,7 @@ func (c *conn) data(ctx context.Context, arg string) error {
 	if err := c.w.Flush(); err != nil {
 		return err
 	}
-	c.deadline(defDur(c.s.DataTimeout, DefaultDataTimeout))
+	c.c.SetDeadlineAfter(defDur(c.s.DataTimeout, DefaultDataTimeout))
 	dr := c.r.DataReader(c.dataOptions())
 	return c.deliver(ctx, dr, dr.Drain)
 }
@@ -225,7 +225,7 @@ func (c *conn) bdatCmd(ctx context.Context, arg string) error {
 		c.reply(501, "5.5.4", "Syntax: BDAT size [LAST], closing connection")
 		return errClose
 	}
-	c.deadline(defDur(c.s.DataTimeout, DefaultDataTimeout))
+	c.c.SetDeadlineAfter(defDur(c.s.DataTimeout, DefaultDataTimeout))
 	if !c.info.ESMTP {
 		c.reply(503, "5.5.1", "Send EHLO first")
 	}
@@ -336,7 +336,7 @@ func (b *bdatStream) nextChunk() error {
 		c.reply(501, "5.5.4", "Syntax: BDAT size [LAST], closing connection")
 		return errClose
 	}
-	c.deadline(defDur(c.s.DataTimeout, DefaultDataTimeout))
+	c.c.SetDeadlineAfter(defDur(c.s.DataTimeout, DefaultDataTimeout))
 	b.remaining, b.last = size, last
 	return nil
 }

@@ -2,6 +2,7 @@ package serve
 
 import (
 	"context"
+	"crypto/tls"
 	"net"
 	"sync"
 	"time"
@@ -133,6 +134,34 @@ func (c *Conn) SetDeadline(t time.Time) error {
 		return c.Conn.SetWriteDeadline(t)
 	}
 	return c.Conn.SetDeadline(t)
+}
+
+// SetDeadlineAfter is SetDeadline(now + d), or no deadline when d <= 0.
+func (c *Conn) SetDeadlineAfter(d time.Duration) error {
+	var t time.Time
+	if d > 0 {
+		t = time.Now().Add(d)
+	}
+	return c.SetDeadline(t)
+}
+
+// Handshake runs a server TLS handshake with config (STARTTLS, or implicit
+// TLS), bounded by ctx and, when timeout > 0, by timeout; the caller sets
+// the connection's deadline too. On success the *tls.Conn becomes the
+// underlying connection (see SetNetConn) and its state is returned.
+func (c *Conn) Handshake(ctx context.Context, config *tls.Config, timeout time.Duration) (*tls.ConnectionState, error) {
+	tc := tls.Server(c.NetConn(), config)
+	if timeout > 0 {
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithTimeout(ctx, timeout)
+		defer cancel()
+	}
+	if err := tc.HandshakeContext(ctx); err != nil {
+		return nil, err
+	}
+	c.SetNetConn(tc)
+	st := tc.ConnectionState()
+	return &st, nil
 }
 
 // SetWriteDeadline sets the write deadline of the underlying connection.
