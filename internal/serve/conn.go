@@ -84,6 +84,9 @@ func (c *Conn) Idle() bool {
 	if c.closed || c.srv.shutting.Load() {
 		return false
 	}
+	if c.state != stateIdle {
+		c.srv.working.Add(-1)
+	}
 	c.state = stateIdle
 	return true
 }
@@ -96,6 +99,9 @@ func (c *Conn) Idle() bool {
 func (c *Conn) Busy() {
 	c.mu.Lock()
 	defer c.mu.Unlock()
+	if c.state == stateIdle {
+		c.srv.working.Add(1)
+	}
 	c.state = stateBusy
 	if c.interrupted {
 		c.interrupted = false

@@ -93,6 +93,7 @@ type Server struct {
 
 	shutting atomic.Bool   // Shutdown or Close has begun
 	nextID   atomic.Uint64 // last Conn.ID handed out
+	working  atomic.Int32  // tracked connections not idle (see Conn.Idle)
 
 	mu        sync.Mutex
 	listeners map[*net.Listener]struct{}
@@ -370,7 +371,9 @@ func (s *Server) register(ctx context.Context, nc net.Conn) (*Conn, error) {
 	if s.shutting.Load() {
 		return nil, nil
 	}
+	nc = withPolling(nc, &s.working)
 	c := &Conn{Conn: nc, srv: s, raw: nc, id: s.nextID.Add(1)}
+	s.working.Add(1)
 	c.ctx, c.cancel = context.WithCancel(ctx)
 	if s.conns == nil {
 		s.conns = make(map[*Conn]struct{})
@@ -492,6 +495,11 @@ func (s *Server) refuse(c *Conn, reason error) {
 func (s *Server) finish(c *Conn) {
 	c.cancel()
 	c.closeAll()
+	c.mu.Lock()
+	if c.state != stateIdle {
+		s.working.Add(-1)
+	}
+	c.mu.Unlock()
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	delete(s.conns, c)

@@ -1,0 +1,146 @@
+package serve
+
+import (
+	"context"
+	"errors"
+	"io"
+	"net"
+	"os"
+	"sync/atomic"
+	"syscall"
+	"testing"
+	"time"
+)
+
+// tcpPair returns the two ends of a loopback TCP connection, the accepted
+// one wrapped by withPolling with working as the server's count.
+func tcpPair(t *testing.T, working *atomic.Int32) (server net.Conn, client net.Conn) {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	client, err = net.Dial("tcp", ln.Addr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	nc, err := ln.Accept()
+	if err != nil {
+		t.Fatal(err)
+	}
+	server = withPolling(nc, working)
+	if _, ok := server.(*pollConn); !ok {
+		t.Fatalf("withPolling(%T) = %T, want *pollConn", nc, server)
+	}
+	t.Cleanup(func() { server.Close(); client.Close() })
+	return server, client
+}
+
+func TestPollConnRead(t *testing.T) {
+	for _, busy := range []int32{0, 1} {
+		var working atomic.Int32
+		working.Store(busy)
+		s, c := tcpPair(t, &working)
+		buf := make([]byte, 64)
+		// Data already there, data arriving while the read polls or
+		// sleeps, then end of stream.
+		for i, msg := range []string{"NOOP\r\n", "RETR 1\r\n", "QUIT\r\n"} {
+			done := make(chan struct{})
+			go func() {
+				defer close(done)
+				if i > 0 {
+					time.Sleep(time.Duration(i) * time.Millisecond)
+				}
+				c.Write([]byte(msg))
+			}()
+			if i == 0 {
+				<-done
+			}
+			n, err := s.Read(buf)
+			if err != nil || string(buf[:n]) != msg {
+				t.Fatalf("busy=%d read %d: %q, %v; want %q", busy, i, buf[:n], err, msg)
+			}
+			<-done
+			if p := pollers.Load(); p != 0 {
+				t.Fatalf("%d polling slots still taken after a read", p)
+			}
+		}
+		c.Close()
+		if n, err := s.Read(buf); n != 0 || err != io.EOF {
+			t.Fatalf("after close: %d, %v; want io.EOF", n, err)
+		}
+	}
+}
+
+func TestPollConnDeadline(t *testing.T) {
+	var working atomic.Int32
+	s, _ := tcpPair(t, &working)
+	s.SetReadDeadline(time.Now().Add(-time.Second))
+	_, err := s.Read(make([]byte, 8))
+	var ne net.Error
+	if !errors.Is(err, os.ErrDeadlineExceeded) || !errors.As(err, &ne) || !ne.Timeout() {
+		t.Fatalf("read past the deadline: %v, want a timeout", err)
+	}
+	// A deadline reached while the read sleeps in the poller.
+	s.SetReadDeadline(time.Now().Add(5 * time.Millisecond))
+	if _, err := s.Read(make([]byte, 8)); !errors.Is(err, os.ErrDeadlineExceeded) {
+		t.Fatalf("read until the deadline: %v, want a timeout", err)
+	}
+}
+
+func TestPollConnReset(t *testing.T) {
+	var working atomic.Int32
+	s, c := tcpPair(t, &working)
+	c.(*net.TCPConn).SetLinger(0) // close sends RST
+	c.Close()
+	_, err := s.Read(make([]byte, 8))
+	if !errors.Is(err, syscall.ECONNRESET) {
+		t.Fatalf("read after reset: %v, want ECONNRESET", err)
+	}
+	var oe *net.OpError
+	if !errors.As(err, &oe) || oe.Op != "read" {
+		t.Fatalf("read after reset: %#v, want a *net.OpError", err)
+	}
+}
+
+// The server's count of connections not idle follows Idle, Busy and the
+// end of a connection, so that reads poll only while every connection is
+// idle.
+func TestWorkingCount(t *testing.T) {
+	idle, busy, end := make(chan struct{}), make(chan struct{}), make(chan struct{})
+	srv := &Server{Handle: func(ctx context.Context, c *Conn) {
+		if !c.Idle() {
+			return
+		}
+		idle <- struct{}{}
+		<-busy
+		c.Busy()
+		busy <- struct{}{}
+		<-end
+	}}
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	go srv.Serve(ln)
+	defer srv.Close()
+	c, err := net.Dial("tcp", ln.Addr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	<-idle
+	if w := srv.working.Load(); w != 0 {
+		t.Fatalf("idle connection: working = %d, want 0", w)
+	}
+	busy <- struct{}{}
+	<-busy
+	if w := srv.working.Load(); w != 1 {
+		t.Fatalf("busy connection: working = %d, want 1", w)
+	}
+	close(end)
+	c.Close()
+	for srv.working.Load() != 0 {
+		time.Sleep(time.Millisecond)
+	}
+}
