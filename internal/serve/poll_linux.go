@@ -23,6 +23,11 @@ import (
 // every other runnable goroutine and thread between polls.
 const pollBudget = 50 * time.Microsecond
 
+// yieldedLong is how long a sched_yield(2) between two polls may take
+// before polling stops: longer means the kernel ran another thread on this
+// CPU, which is then not to spare.
+const yieldedLong = 10 * time.Microsecond
+
 // pollers counts the reads polling now. At most GOMAXPROCS-1 poll at once,
 // so one processor is always left for other work, and none poll with
 // GOMAXPROCS=1.
@@ -86,8 +91,11 @@ func (c *pollConn) Read(b []byte) (int, error) {
 				break
 			}
 			runtime.Gosched()
+			t := time.Now()
 			syscall.Syscall(syscall.SYS_SCHED_YIELD, 0, 0, 0)
-			syscall.Syscall(syscall.SYS_SCHED_YIELD, 0, 0, 0)
+			if time.Since(t) > yieldedLong {
+				break // another thread wanted this CPU: stop taking it
+			}
 		}
 		if polling {
 			pollers.Add(-1)
