@@ -4,29 +4,24 @@ import (
 	"errors"
 	"os"
 	"sync"
+
+	"github.com/postyard/postyard/mailbox"
 )
 
 // committer is the group commit: changes that must be durable before
-// their method returns (a message file renamed or linked into cur/, an
-// index record written) ask it to fsync the directories and index files
-// involved, and wait. One goroutine does the fsyncs for everything that
-// was asked while the previous round ran, so that many sessions
-// committing at once share each directory and index fsync instead of
-// queueing one behind another.
-//
-// A round fsyncs the files and directories named, all at once. The
-// Store has two: one fsyncs new message files before they are renamed
-// into place (Store.syncSpooled), the other the directories and index
-// files after; each delivery passes through a round of each, and the two
-// rounds overlap, so that the device always has a batch of fsyncs to
-// serve together. With WriteBackFiles, message files are only written
-// back by their writers before they are renamed into place (see
-// writeBack) and skip the first; the second's first fsync, a journal
-// commit, makes them durable with their names and records: one commit
-// and one cache flush for the whole batch on ext4 and XFS.
+// their method returns (a message file written and renamed or linked
+// into cur/, an index record written) ask it to fsync the files and
+// directories involved, and wait. One goroutine does the fsyncs for
+// everything that was asked while the previous round ran, all at once
+// (the device serves fsyncs issued together with fewer cache flushes),
+// so that many sessions committing at once share each directory and
+// index fsync instead of queueing one behind another. A delivery needs
+// one round: its message file, cur/ and the index are fsynced together
+// (see doc.go, "Durability", for why the file may be renamed before its
+// fsync).
 //
 // In per-message mode (group false, used by the benchmarks as the
-// baseline) every request does its own fsyncs.
+// baseline) every request does its own fsyncs, one after another.
 type committer struct {
 	group bool
 
@@ -45,10 +40,20 @@ type batch struct {
 	ready chan struct{}
 }
 
-// syncReq names what one change needs fsynced.
+// syncReq names what one change needs fsynced, and the messages it
+// added, which stay pending in their folders (see folder.pending) until
+// it is durable.
 type syncReq struct {
 	dirs  []string
 	files []*os.File
+	added []pendRef
+}
+
+// pendRef is a message added to a folder, pending until its request is
+// durable.
+type pendRef struct {
+	f   *folder
+	uid mailbox.UID
 }
 
 func (r *syncReq) dir(d string) {
@@ -81,8 +86,20 @@ func newCommitter(group bool) *committer {
 	return c
 }
 
-// sync makes what r names durable, and returns once it is.
+// sync makes what r names durable, and returns once it is; then the
+// messages r added are no longer pending. On error they stay pending:
+// recovery checks their content when their folder is loaded again.
 func (c *committer) sync(r *syncReq) error {
+	err := c.syncFiles(r)
+	if err == nil {
+		for _, p := range r.added {
+			p.f.settle(p.uid)
+		}
+	}
+	return err
+}
+
+func (c *committer) syncFiles(r *syncReq) error {
 	if r.empty() {
 		return nil
 	}

@@ -21,7 +21,9 @@
 //	                           with a maildirfolder marker and its own index
 //
 // User names are directory names with "%" and a leading "." escaped.
-// Message files are named "<time>.M<usec>P<pid>Q<n>.<host>,S=<size>,U=<uid>:2,<flags>":
+// Message files are named
+// "<time>.M<usec>P<pid>Q<n>.<host>,Z=<crc>,S=<size>,U=<uid>:2,<flags>"
+// (Z is the CRC-32C of the content, see Durability):
 // the system flags are the standard info letters (D \Draft, F \Flagged,
 // R \Answered, S \Seen, T \Deleted), so mail readers see and change them;
 // keywords live in the index only. Every message of the store is in
@@ -31,32 +33,53 @@
 //
 // A change is acknowledged (its method returns) only once it is on
 // stable storage. Append and Deliver stream the message into DIR/.tmp
-// (parsing it on the way; it is never held in memory) and write its data
-// to the device; then, under the mailbox's lock, they rename it (link
+// (parsing it and computing its CRC-32C on the way; it is never held in
+// memory) and start writing its data to the device (sync_file_range(2),
+// without waiting); then, under the mailbox's lock, they rename it (link
 // it, for all recipients of a delivery but the last) into cur/ under its
-// final name with its UID, and append the index record; then they wait
-// for the group commit. One goroutine fsyncs, in one round, every index
-// file and directory asked for since its last round, all at once (the
-// device serves fsyncs issued together with fewer cache flushes; on ext4
-// and XFS the first journal commit carries the renames and the message
-// files' block allocations too), so that 16 sessions delivering together
-// share a round instead of queueing for 16. Each message file is fsynced
-// before its rename, so that it is durable on any file system (ext4
-// without a journal included): not by its writer but by a round of a
-// second group commit, which fsyncs the files of all deliveries waiting
-// for it in parallel while the first fsyncs the directories and indexes
-// of those placed before (its data is handed to the device with
-// sync_file_range(2) as soon as it is written, so that the fsync has less
-// to wait for). With [Options.WriteBackFiles], on Linux, a message
-// file's data is only written with sync_file_range(2) and made durable
-// by the first group commit's journal commit, which ext4 (with its
-// journal, data=ordered) and XFS order after the data: one round a
-// delivery instead of two, but not durable on ext4 without a journal.
-// Whatever the file system does, recovery drops a file shorter than the
-// size its name or record gives, so a crash never leaves a partial
-// message: each recipient of a delivery has it whole or not at all.
+// final name, with its UID and checksum, and append the index record;
+// then they wait for the group commit. One goroutine fsyncs, in one
+// round, every message file, directory and index file asked for since
+// its last round, all at once (the device serves fsyncs issued together
+// with fewer cache flushes), so that 16 sessions delivering together
+// share a round instead of queueing for 16, and a delivery waits for one
+// round: when it returns, the file's data and inode, each of its names
+// and each index record are on stable storage, on any file system (ext4
+// without a journal included).
+//
+// The name is in cur/ before the file's data is durable (mail readers
+// never see a partial file: it was complete in the spool first), so a
+// power loss during the round can leave the name, and its index record,
+// without the data: zeros, a file's old blocks, a short file. That
+// delivery was never acknowledged, and recovery never takes its file for
+// a message. The file name carries the CRC-32C of the content
+// (",Z=<8 hex digits>"); the index carries durable marks (the content of
+// every message below UID n is on stable storage), one written before an
+// add record whenever the lowest UID whose round is still running has
+// moved past the last; and loading a mailbox reads the files of the
+// messages at or above the last mark, and the files with a ",Z=" field
+// that the index does not know, and checks their size and checksum. A
+// file that fails is removed and its message expunged (its UID is not
+// given out again); intact ones, acknowledged or not, keep their UIDs,
+// and are fsynced (with their directories) before a new mark covers
+// them: after a crash of the process alone they may be whole in the page
+// cache only. Only the deliveries of the last rounds before a crash are
+// read, not the mailbox (after a commit round that failed, every message
+// added since), and a clean Close writes a final mark. Files without a
+// ",Z=" field (other programs') are kept as they are, unless shorter
+// than the ",S=" size in their names or records. A copy or move of a
+// message whose delivery's round is still running fsyncs its file in its
+// own round, so that it is never acknowledged without its content. With
+// [Options.WriteBackFiles], on Linux, a message file's data is written
+// with sync_file_range(2) before it is renamed and made durable by the
+// round's journal commit, which ext4 (with its journal, data=ordered)
+// and XFS order after the data: not durable on ext4 without a journal.
+//
 // Flag changes rename files and append a record; expunges unlink files
-// and append a record; both wait for the group commit too. Namespace
+// and append a record; both wait for the group commit too. A message
+// whose file cannot be renamed (removed or renamed by another program
+// meanwhile) keeps its flags; the others' changes are recorded, made
+// durable and published, and UpdateFlags then returns the error. Namespace
 // changes (create, delete, rename, subscriptions, quota) are made
 // crash-safe on their own: files are written to a temporary name,
 // fsynced, renamed into place and the directory fsynced; a new mailbox
@@ -70,12 +93,14 @@
 // Store) and compacted, crash-safely, when it has doubled since the last
 // compaction. A record cut short or failing its checksum ends the replay
 // (a torn write: never acknowledged) and the log is cut there. Then the
-// files are compared with the index: a message whose file is gone (or
-// shorter than recorded: a write a crash cut before it was synced) is
-// expunged; a file without a record (a change a crash interrupted, a mail
-// reader's copy, a delivery by another program) gets a UID, the one in
-// its name when that is free; flags changed by a mail reader are taken
-// over. A missing or unreadable index is rebuilt from the files, keeping
+// files are compared with the index: a message whose file is gone,
+// shorter than recorded, or (at or above the last durable mark) not
+// matching the checksum in its name is expunged (a write a crash kept
+// from the disk; see Durability); a file without a record (a change a
+// crash interrupted, a mail reader's copy, a delivery by another
+// program) gets a UID, the one in its name when that is free, unless it
+// has a ",Z=" checksum it does not match; flags changed by a mail
+// reader are taken over. A missing or unreadable index is rebuilt from the files, keeping
 // UIDVALIDITY (from postyard-folder) and the UIDs in the file names, with
 // MODSEQs from the clock so that they stay above those given out before;
 // if the UIDs cannot be kept (two files claim one), UIDVALIDITY changes.
@@ -92,7 +117,7 @@
 // flock, so it also keeps out a POP3 session of another process, and the
 // kernel releases it when its holder dies. The store keeps every mailbox
 // it has loaded in memory until Close: 48 bytes a message plus its file
-// name without the ",S=" and ",U=" fields (about 80 bytes in all, with
+// name without the ",S=" and ",U=" fields (about 90 bytes in all, with
 // no pointers for the garbage collector to follow); metadata stays on
 // disk. It keeps an open file per mailbox index and metadata cache.
 //

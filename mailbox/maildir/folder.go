@@ -56,6 +56,12 @@ type folder struct {
 	metaMu   sync.Mutex
 	meta     *os.File
 	metaSize int64
+
+	// pending are the messages added whose requests are not durable yet,
+	// ascending by UID (see durable.go); pendMu guards it, and is taken
+	// after mu when both are.
+	pendMu  sync.Mutex
+	pending []pendMsg
 }
 
 // cur returns the folder's cur/ directory; f.mu is held or f is not
@@ -150,6 +156,12 @@ func (u *user) loadFolder(name, dir string) (*folder, error) {
 		f.meta.Close()
 		return nil, err
 	}
+	suspects := false
+	if !rebuilt {
+		n := len(files)
+		files, suspects = f.checkSuspects(files)
+		changed = changed || len(files) != n
+	}
 	if rebuilt && dupUIDs(files) {
 		// The UIDs in the file names cannot all be kept: start over.
 		f.idx.validity = u.nextValidity()
@@ -165,15 +177,22 @@ func (u *user) loadFolder(name, dir string) (*folder, error) {
 		_, f.keywords, _ = mailbox.FlagsAdd.Apply(0, f.keywords, 0, kws)
 	}
 	f.idx.trim()
-	if changed {
+	if changed || suspects {
+		// The files checked and adopted were fsynced; their names must
+		// be durable too before a durable mark covers them.
 		for _, d := range []string{"cur", "new"} {
 			syncDir(filepath.Join(dir, d))
 		}
+	}
+	if changed {
 		err = f.compact()
 	} else {
 		f.log, err = os.OpenFile(filepath.Join(dir, indexFile), os.O_RDWR, 0o600)
 		f.logSize = int64(len(data))
 		f.compactAt = 2*f.logSize + 256<<10
+		if err == nil && suspects {
+			err = f.markDurable() // checked: not again on the next load
+		}
 	}
 	if err != nil {
 		f.meta.Close()
@@ -379,6 +398,11 @@ func (f *folder) adopt(files []diskFile) []msg {
 			os.Remove(path) // torn: see reconcile
 			continue
 		}
+		md, ok := f.parseChecked(path, df.fn)
+		if !ok {
+			os.Remove(path) // content lost: see durable.go
+			continue
+		}
 		uid := x.uidNext
 		if keep(df) && seen[df.fn.UID] == 1 {
 			uid = df.fn.UID
@@ -392,7 +416,7 @@ func (f *folder) adopt(files []diskFile) []msg {
 		if err := rename(path, filepath.Join(f.cur(), name)); err != nil {
 			continue
 		}
-		if md, err := f.parseFile(filepath.Join(f.cur(), name)); err == nil {
+		if md != nil {
 			m.setMeta(f.appendMeta(md))
 		}
 		x.setBase(&m, base)
@@ -425,16 +449,6 @@ func (f *folder) torn(df diskFile, size int64) bool {
 	}
 	os.Remove(path)
 	return true
-}
-
-// parseFile parses the message file at path.
-func (f *folder) parseFile(path string) (*mailbox.Metadata, error) {
-	fl, err := os.Open(path)
-	if err != nil {
-		return nil, err
-	}
-	defer fl.Close()
-	return mailbox.Parse(fl, f.st.opts.Parse)
 }
 
 // expungeLocked removes the messages uids (ascending, all present) from
@@ -516,6 +530,7 @@ func (f *folder) maybeCompact() {
 // it. f.mu is held or f is not shared.
 func (f *folder) compact() error {
 	f.idx.repack()
+	f.idx.durable = f.durableBound()
 	data := f.idx.snapshot()
 	path := filepath.Join(f.dir, indexFile)
 	if err := writeFileAtomic(path, data); err != nil {

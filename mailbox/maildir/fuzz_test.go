@@ -15,6 +15,8 @@ import (
 func FuzzFileName(f *testing.F) {
 	for _, s := range []string{
 		"1700000000.M1P2Q3.host,S=4096,U=7:2,FS",
+		"1700000000.M1P2Q3.host,Z=0a1b2c3d,S=4096,U=7:2,FS",
+		"x,Z=0A1B2C3D,Z=123,Z=-1234567:2,",
 		"1700000000.P1Q2.other",
 		"1700000000.P1Q2.other:2,",
 		"x:2,abcDT",
@@ -38,12 +40,22 @@ func FuzzFileName(f *testing.F) {
 			t.Fatalf("%q: flags %v", name, fn.Flags)
 		}
 		back, ok := parseFileName(fullName(fn.Base, fn.Flags))
-		if !ok || back.Flags != fn.Flags || back.Base != fn.Base || back.UID != fn.UID || back.Size != fn.Size {
+		if !ok || back.Flags != fn.Flags || back.Base != fn.Base || back.UID != fn.UID || back.Size != fn.Size ||
+			back.Sum != fn.Sum || back.HasSum != fn.HasSum {
 			t.Fatalf("%q: %+v, written back %+v", name, fn, back)
 		}
 		if fn.UID != 0 {
-			if w := withFields(fn.Base, 1, fn.UID); !validBase(w) {
+			w := withFields(fn.Base, 1, fn.UID)
+			if !validBase(w) {
 				t.Fatalf("withFields(%q) = %q", fn.Base, w)
+			}
+			if wf, _ := parseFileName(w); wf.Sum != fn.Sum || wf.HasSum != fn.HasSum {
+				t.Fatalf("withFields(%q) = %q lost the checksum", fn.Base, w)
+			}
+		}
+		if fn.HasSum {
+			if s, ok := parseSum(string(appendSum(nil, fn.Sum)[3:])); !ok || s != fn.Sum {
+				t.Fatalf("%q: checksum %08x written back as %08x", name, fn.Sum, s)
 			}
 		}
 	})
@@ -78,18 +90,20 @@ func seedIndex() []byte {
 	x := index{validity: 7, special: mailbox.Sent, uidNext: 1, modseq: 1, header: true}
 	for i := range 3 {
 		m := msg{uid: mailbox.UID(i + 1), modseq: mailbox.ModSeq(i + 2), size: 100, date: 1e18}
-		x.setBase(&m, "1.M2P3Q4.h,S=100,U=1")
+		x.setBase(&m, "1.M2P3Q4.h,Z=0a1b2c3d,S=100,U=1")
 		x.setKeywords(&m, []string{"$Label", "Work"})
 		x.msgs = append(x.msgs, m)
 	}
 	x.uidNext, x.modseq = 4, 4
 	x.tombs = []tomb{{9, 3}}
+	x.durable = 3
 	b := x.snapshot()
 	m := msg{uid: 2, flags: mailbox.FlagSeen}
 	x.setKeywords(&m, []string{"a"})
 	b = append(b, x.flagsRecord(5, []*msg{&m})...)
 	b = append(b, expungeRecord(6, []mailbox.UID{1, 3})...)
 	b = append(b, stateRecord(10, 7)...)
+	b = append(b, durableRecord(9)...)
 	return b
 }
 
@@ -111,6 +125,9 @@ func FuzzIndex(f *testing.F) {
 		var w index
 		w.replay(good, 100)
 		if len(data) > 0 && w.apply(string(data), 100) {
+			if w.durable > w.uidNext {
+				t.Fatalf("record %x made durable mark %d above UIDNEXT %d", data, w.durable, w.uidNext)
+			}
 			for i, m := range w.msgs {
 				if m.uid >= w.uidNext || (i > 0 && m.uid <= w.msgs[i-1].uid) {
 					t.Fatalf("record %x made %+v", data, w)
@@ -130,6 +147,9 @@ func FuzzIndex(f *testing.F) {
 		if !x.header {
 			return
 		}
+		if x.durable > x.uidNext {
+			t.Fatalf("durable mark %d above UIDNEXT %d", x.durable, x.uidNext)
+		}
 		for i, m := range x.msgs {
 			if m.uid >= x.uidNext || (i > 0 && m.uid <= x.msgs[i-1].uid) || m.modseq > x.modseq {
 				t.Fatalf("inconsistent: %+v in %+v", m, x)
@@ -137,7 +157,8 @@ func FuzzIndex(f *testing.F) {
 		}
 		snap := x.snapshot()
 		var z index
-		if m := z.replay(snap, 100); m != len(snap) || len(z.msgs) != len(x.msgs) || z.uidNext != x.uidNext || z.modseq != x.modseq || z.validity != x.validity {
+		if m := z.replay(snap, 100); m != len(snap) || len(z.msgs) != len(x.msgs) || z.uidNext != x.uidNext || z.modseq != x.modseq || z.validity != x.validity ||
+			z.durable != x.durable {
 			t.Fatalf("snapshot replays to %+v (%d of %d bytes), want %+v", z, m, len(snap), x)
 		}
 		x.repack()

@@ -23,9 +23,12 @@ import (
 // changed, messages expunged. The log is replayed on open; a record cut
 // short or failing its checksum ends the replay there (a torn write: the
 // change was never acknowledged, since acknowledging waits for the fsync
-// of the record) and the file is truncated to the good part. When the
-// log has grown to twice its size after the last compaction, it is
-// rewritten as a snapshot (write a temporary file, fsync it, rename it
+// of the record) and the file is truncated to the good part. A durable
+// mark records that the content of the file of every message below a UID
+// is on stable storage (see durable.go): recovery checks the files of the
+// messages at or above the last mark against the CRC in their names.
+// When the log has grown to twice its size after the last compaction, it
+// is rewritten as a snapshot (write a temporary file, fsync it, rename it
 // over the log, fsync the directory).
 
 const indexMagic = "postyard-index 1\n"
@@ -37,6 +40,7 @@ const (
 	recExpunge = 'X' // modseq, n × uid (delta coded)
 	recState   = 'S' // uidNext, modseq
 	recTombs   = 'T' // floor, n × (uid delta, modseq)
+	recDurable = 'D' // uid: the files of the messages below it are durable
 )
 
 // maxRecord bounds a record's length (a flag change of a million
@@ -98,6 +102,9 @@ type index struct {
 	tombs     []tomb
 	tombFloor mailbox.ModSeq
 	header    bool // a header record was read
+	// durable is the last durable mark: the content of the files of
+	// messages with lower UIDs is on stable storage.
+	durable mailbox.UID
 
 	// names holds the base file names of msgs back to back; bytes once
 	// written are never changed (strings from base share them), and
@@ -272,10 +279,15 @@ func newRecord(kind byte) *record {
 
 // bytes finishes the record: length and checksum.
 func (r *record) bytes() []byte {
-	p := r.b[8:]
-	binary.LittleEndian.PutUint32(r.b[0:], uint32(len(p)))
-	binary.LittleEndian.PutUint32(r.b[4:], crc32.Checksum(p, crcTable))
+	finishRecord(r.b)
 	return r.b
+}
+
+// finishRecord sets the length and checksum of the record b.
+func finishRecord(b []byte) {
+	p := b[8:]
+	binary.LittleEndian.PutUint32(b[0:], uint32(len(p)))
+	binary.LittleEndian.PutUint32(b[4:], crc32.Checksum(p, crcTable))
 }
 
 func (r *record) keywords(kws []string) {
@@ -294,9 +306,17 @@ func headerRecord(validity uint32, special mailbox.SpecialUse) []byte {
 
 // addRecord records m, a message of x.
 func (x *index) addRecord(m *msg) []byte {
-	r := newRecord(recAdd)
+	return x.appendAddRecord(make([]byte, 0, 128), m)
+}
+
+// appendAddRecord appends the record of m, a message of x, to b.
+func (x *index) appendAddRecord(b []byte, m *msg) []byte {
+	start := len(b)
+	r := &record{}
+	r.b = append(b, 0, 0, 0, 0, 0, 0, 0, 0, recAdd)
 	r.appendAdd(x, m)
-	return r.bytes()
+	finishRecord(r.b[start:])
+	return r.b
 }
 
 func (r *record) appendAdd(x *index, m *msg) {
@@ -346,6 +366,12 @@ func stateRecord(uidNext mailbox.UID, modseq mailbox.ModSeq) []byte {
 	return r.bytes()
 }
 
+func durableRecord(uid mailbox.UID) []byte {
+	r := newRecord(recDurable)
+	r.uvarint(uint64(uid))
+	return r.bytes()
+}
+
 func tombsRecord(floor mailbox.ModSeq, tombs []tomb) []byte {
 	r := newRecord(recTombs)
 	r.uvarint(uint64(floor))
@@ -370,8 +396,13 @@ func (x *index) snapshot() []byte {
 		r.appendAdd(x, &x.msgs[i])
 		b = append(b, r.bytes()...)
 	}
-	// Last: replay accepts only adds at or above UIDNEXT.
-	return append(b, stateRecord(x.uidNext, x.modseq)...)
+	// Last: replay accepts only adds at or above UIDNEXT, and durable
+	// marks at or below it.
+	b = append(b, stateRecord(x.uidNext, x.modseq)...)
+	if x.durable > 0 {
+		b = append(b, durableRecord(x.durable)...)
+	}
+	return b
 }
 
 // replay applies the log in data (magic included) to x and returns how
@@ -499,6 +530,12 @@ func (x *index) apply(p string, maxTombs int) bool {
 		}
 		x.uidNext = max(x.uidNext, next)
 		x.modseq = max(x.modseq, modseq)
+	case recDurable:
+		v := d.uvarint()
+		if d.err != nil || d.i != len(d.s) || v > uint64(x.uidNext) {
+			return false
+		}
+		x.durable = max(x.durable, mailbox.UID(v))
 	case recTombs:
 		floor := mailbox.ModSeq(d.uvarint())
 		n := d.count(2)

@@ -312,9 +312,18 @@ func placeLink(src, dst string) error {
 	return err
 }
 
-// newBase returns the base file name of a new message.
-func (f *folder) newBase(size int64, uid mailbox.UID) string {
-	return f.st.uniqueName() + ",S=" + strconv.FormatInt(size, 10) + ",U=" + strconv.FormatUint(uint64(uid), 10)
+// newBase returns the base file name of a new message: a new unique
+// name, the ",Z=" field of sum if hasSum, and the ",S=" and ",U=" fields.
+func (f *folder) newBase(size int64, uid mailbox.UID, sum uint32, hasSum bool) string {
+	b := f.st.appendUniqueName(make([]byte, 0, 96))
+	if hasSum {
+		b = appendSum(b, sum)
+	}
+	b = append(b, ",S="...)
+	b = strconv.AppendInt(b, size, 10)
+	b = append(b, ",U="...)
+	b = strconv.AppendUint(b, uint64(uid), 10)
+	return string(b)
 }
 
 // checkKeywords returns ErrLimit if kws would take f over the keyword
@@ -368,7 +377,7 @@ func (f *folder) add(sp *spooled, opts *mailbox.AppendOptions, move bool, req *s
 		size: sp.size,
 	}
 	m.setMeta(metaOff, metaLen)
-	base := f.newBase(sp.size, m.uid)
+	base := f.newBase(sp.size, m.uid, sp.sum, true)
 	name := fullName(base, m.flags)
 	dst := f.curPath(name)
 	if move {
@@ -381,7 +390,9 @@ func (f *folder) add(sp *spooled, opts *mailbox.AppendOptions, move bool, req *s
 	}
 	x.setBase(&m, base)
 	x.setKeywords(&m, kws)
-	if err := f.writeLog(x.addRecord(&m)); err != nil {
+	rec, mark := f.appendMark(make([]byte, 0, 160))
+	rec = x.appendAddRecord(rec, &m)
+	if err := f.writeLog(rec); err != nil {
 		if move {
 			rename(dst, sp.path) // back to the spool, for the next recipient or removal
 		} else {
@@ -390,6 +401,9 @@ func (f *folder) add(sp *spooled, opts *mailbox.AppendOptions, move bool, req *s
 		return fail(fmt.Errorf("maildir: append to %q: %w", f.name, err))
 	}
 	sp.placed = sp.placed || move
+	x.durable = mark
+	f.addPending(m.uid, sp.fl)
+	req.added = append(req.added, pendRef{f, m.uid})
 	x.uidNext, x.modseq = m.uid+1, m.modseq
 	x.msgs = append(x.msgs, m)
 	_, f.keywords, _ = mailbox.FlagsAdd.Apply(0, f.keywords, 0, kws)
@@ -414,9 +428,6 @@ func (h *mbox) Append(ctx context.Context, r io.Reader, opts *mailbox.AppendOpti
 	}
 	st := h.u.st
 	sp, err := st.spool(r, date)
-	if err == nil {
-		err = st.syncSpooled(sp)
-	}
 	if err != nil {
 		return nil, err
 	}
@@ -429,9 +440,11 @@ func (h *mbox) Append(ctx context.Context, r io.Reader, opts *mailbox.AppendOpti
 	}
 	if err != nil {
 		os.Remove(sp.path)
-		return nil, err
 	}
-	if err := st.commit.sync(req); err != nil {
+	if cerr := st.commitSpooled(sp, req); err == nil {
+		err = cerr
+	}
+	if err != nil {
 		return nil, err
 	}
 	return m, nil
@@ -455,36 +468,12 @@ func (h *mbox) UpdateFlags(ctx context.Context, uids mailbox.UIDSet, u *mailbox.
 	}
 	set := uids.Normalize()
 	n := x.count(set) // sized once: a STORE may change thousands of messages
-	res := &mailbox.UpdateResult{Messages: make([]mailbox.Message, 0, n)}
-	events := make([]mailbox.Event, 0, n)
-	changed := make([]*msg, 0, n)
-	var from, to []byte // file names, NUL-terminated
-	renamed := false
 	modseq := x.modseq + 1
-	x.each(set, 0, func(m *msg) bool {
-		if u.Conditional && m.modseq > u.UnchangedSince {
-			res.Modified.Add(m.uid)
-			return true
-		}
-		nf, nk, ch := u.Op.Apply(m.flags, x.keywords(m), u.Flags, kws)
-		if ch {
-			if nf != m.flags {
-				// The file name carries the system flags, for mail
-				// readers; a file gone meanwhile is noticed on the next
-				// full scan.
-				from = append(appendInfo(x.appendBase(from[:0], m), m.flags), 0)
-				to = append(appendInfo(x.appendBase(to[:0], m), nf), 0)
-				f.renameCurZ(from, to)
-				renamed = true
-			}
-			m.flags, m.modseq = nf, modseq
-			x.setKeywords(m, nk)
-			changed = append(changed, m)
-			events = append(events, mailbox.Event{Kind: mailbox.EventFlags, UID: m.uid, ModSeq: modseq, Flags: nf, Keywords: x.keywords(m)})
-		}
-		res.Messages = append(res.Messages, mailbox.Message{UID: m.uid, ModSeq: m.modseq, Flags: m.flags, Keywords: slices.Clone(x.keywords(m))})
-		return true
-	})
+	s := f.newFlagStore(u, kws, modseq, n)
+	defer s.stop()
+	x.each(set, 0, s.add)
+	s.finish()
+	res, changed := s.res, s.changed
 	req := &syncReq{}
 	if len(changed) > 0 {
 		x.modseq = modseq
@@ -492,8 +481,8 @@ func (h *mbox) UpdateFlags(ctx context.Context, uids mailbox.UIDSet, u *mailbox.
 		if u.Op != mailbox.FlagsRemove {
 			_, f.keywords, _ = mailbox.FlagsAdd.Apply(0, f.keywords, 0, kws)
 		}
-		f.hub.Publish(events...)
-		if renamed {
+		f.hub.Publish(s.events...)
+		if s.renamed {
 			req.dir(f.cur())
 		}
 		req.file(f.log)
@@ -501,6 +490,11 @@ func (h *mbox) UpdateFlags(ctx context.Context, uids mailbox.UIDSet, u *mailbox.
 	}
 	if err := h.finish(req, err); err != nil {
 		return nil, fmt.Errorf("maildir: store: %w", err)
+	}
+	if s.err != nil {
+		// The other messages' changes are recorded, durable and
+		// published: sessions learn of them from the events.
+		return nil, fmt.Errorf("maildir: store: %w", s.err)
 	}
 	return res, nil
 }
@@ -621,8 +615,14 @@ func copyMessages(src, dst *folder, set mailbox.UIDSet, move bool, h *mbox) (*ma
 		if src != dst {
 			m.setMeta(dst.copyMeta(src, s))
 		}
-		x.setBase(&m, dst.newBase(s.size, m.uid))
+		sfn, _ := parseFileName(sx.base(s))
+		x.setBase(&m, dst.newBase(s.size, m.uid, sfn.Sum, sfn.HasSum))
 		x.setKeywords(&m, sx.keywords(s))
+		if fl := src.pendingFile(s.uid); fl != nil {
+			// Its delivery's round has not fsynced it yet: this one must,
+			// or the copy could be acknowledged without its content.
+			req.file(fl)
+		}
 		from, to := filepath.Join(src.cur(), sx.name(s)), filepath.Join(dst.cur(), x.name(&m))
 		var err error
 		if move {
@@ -636,9 +636,14 @@ func copyMessages(src, dst *folder, set mailbox.UIDSet, move bool, h *mbox) (*ma
 		added = append(added, m)
 		recs = append(recs, x.addRecord(&m))
 	}
+	mark, d := dst.appendMark(nil)
+	if len(mark) > 0 {
+		recs = append([][]byte{mark}, recs...)
+	}
 	if err := dst.writeLog(recs...); err != nil {
 		return undo(err)
 	}
+	x.durable = d
 	events := make([]mailbox.Event, 0, len(added))
 	for _, m := range added {
 		res.Source = append(res.Source, sel[len(res.Source)].uid)
@@ -646,6 +651,10 @@ func copyMessages(src, dst *folder, set mailbox.UIDSet, move bool, h *mbox) (*ma
 		events = append(events, mailbox.Event{Kind: mailbox.EventNew, UID: m.uid, ModSeq: m.modseq, Flags: m.flags, Keywords: x.keywords(&m)})
 	}
 	x.msgs = append(x.msgs, added...)
+	for _, m := range added {
+		dst.addPending(m.uid, nil)
+		req.added = append(req.added, pendRef{dst, m.uid})
+	}
 	x.uidNext += mailbox.UID(len(added))
 	x.modseq = modseq
 	_, dst.keywords, _ = mailbox.FlagsAdd.Apply(0, dst.keywords, 0, kws)

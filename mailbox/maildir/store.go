@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"hash/crc32"
 	"io"
 	"os"
 	"path/filepath"
@@ -50,15 +51,19 @@ type Options struct {
 	// Parse bounds the metadata parser; nil means its defaults.
 	Parse *mailbox.ParseOptions
 	// WriteBackFiles lets the group commit skip the fsync of each new
-	// message file (on Linux): its data is only written back
-	// (sync_file_range) and becomes durable with the journal commit of
-	// the round's directory fsyncs, which ext4 with a journal in
-	// data=ordered mode and XFS order after the data. Faster, but only
-	// durable on such file systems: on ext4 without a journal, btrfs or a
-	// network file system, power loss could lose an acknowledged
-	// message. Off by default: every message file is fsynced. Recovery
-	// drops files shorter than the size in their names either way, so a
-	// crash never leaves a partial message.
+	// message file (on Linux): its data is written back
+	// (sync_file_range, waiting for it) before it is renamed into place,
+	// and becomes durable with the journal commit of the round's
+	// directory and index fsyncs, which ext4 with a journal in
+	// data=ordered mode and XFS order after the data. Off by default:
+	// every message file is fsynced in the round that makes its name and
+	// index record durable (a delivery waits for one round either way).
+	// Write-back is faster (10–20% in BenchmarkDeliver: the round has
+	// fewer fsyncs to wait for) but only durable on such file systems: on
+	// ext4 without a journal, btrfs or a network file system, power loss
+	// could lose an acknowledged message's content, and recovery, which
+	// checks only the files of deliveries that may not have been
+	// acknowledged (see doc.go, "Durability"), would not notice.
 	WriteBackFiles bool
 
 	// perMessageSync turns the group commit off: every change does its
@@ -71,19 +76,15 @@ type Options struct {
 // (in one process) may use a directory at a time; other programs may
 // deliver into new/ and mail readers may read and flag the Maildirs.
 type Store struct {
-	dir    string
-	opts   Options
-	commit *committer
-	// dataCommit fsyncs spooled message files before they are placed:
-	// a group commit of its own, so that its rounds overlap the rounds
-	// of commit (see syncSpooled).
-	dataCommit *committer
-	closed     atomic.Bool
-	folderID   atomic.Uint64
-	seq        atomic.Uint64
-	host       string
-	pid        string
-	zones      zoneCache
+	dir      string
+	opts     Options
+	commit   *committer
+	closed   atomic.Bool
+	folderID atomic.Uint64
+	seq      atomic.Uint64
+	host     string
+	pid      string
+	zones    zoneCache
 	// spoolBufs holds the *bufio.Writer buffers spool writes through,
 	// parseBufs the *bufio.Reader buffers the parser reads through (Parse
 	// uses a *bufio.Reader of its size as it is).
@@ -134,7 +135,6 @@ func Open(dir string, opts *Options) (*Store, error) {
 	s.host = strings.NewReplacer("/", `\057`, ":", `\072`, ",", `\054`).Replace(host)
 	s.pid = strconv.Itoa(os.Getpid())
 	s.commit = newCommitter(!o.perMessageSync)
-	s.dataCommit = newCommitter(!o.perMessageSync)
 	return s, nil
 }
 
@@ -150,8 +150,12 @@ var errClosed = fmt.Errorf("maildir: %w", mailbox.ErrClosed)
 // uniqueName returns a new Maildir unique name:
 // <seconds>.M<microseconds>P<pid>Q<counter>.<host>.
 func (s *Store) uniqueName() string {
+	return string(s.appendUniqueName(make([]byte, 0, 48+len(s.host))))
+}
+
+// appendUniqueName appends a new unique name (see uniqueName) to b.
+func (s *Store) appendUniqueName(b []byte) []byte {
 	now := time.Now()
-	b := make([]byte, 0, 48+len(s.host))
 	b = strconv.AppendInt(b, now.Unix(), 10)
 	b = append(b, ".M"...)
 	b = strconv.AppendInt(b, int64(now.Nanosecond()/1000), 10)
@@ -161,7 +165,7 @@ func (s *Store) uniqueName() string {
 	b = strconv.AppendUint(b, s.seq.Add(1), 10)
 	b = append(b, '.')
 	b = append(b, s.host...)
-	return string(b)
+	return b
 }
 
 // userDir returns the directory name of a user: the name with '%' and a
@@ -210,7 +214,6 @@ func (s *Store) Close() error {
 	if s.closed.Swap(true) {
 		return nil
 	}
-	s.dataCommit.close()
 	s.commit.close()
 	s.mu.Lock()
 	users := make([]*user, 0, len(s.users))
@@ -223,6 +226,9 @@ func (s *Store) Close() error {
 		for _, f := range u.folders {
 			f.mu.Lock()
 			f.hub.Close()
+			if !f.deleted {
+				f.markDurable()
+			}
 			f.closeFiles()
 			f.mu.Unlock()
 		}
@@ -249,22 +255,23 @@ func (f *folder) closeFiles() {
 }
 
 // spooled is a message written to a temporary file, with its metadata:
-// what Append and Deliver place into Maildirs once its data is durable
-// (see Store.syncSpooled).
+// what Append and Deliver place into Maildirs.
 type spooled struct {
 	placed bool     // renamed into a Maildir: no longer in the spool
-	fl     *os.File // open until its fsync in a group commit round; nil once synced
+	fl     *os.File // open until the commit round that fsyncs it; nil once synced
 	path   string
 	size   int64
+	sum    uint32 // CRC-32C of the content
 	meta   *mailbox.Metadata
 }
 
 // spool streams r into a new file in the spool (never holding the
-// message in memory), parsing it on the way. In per-message mode it
-// fsyncs the file; with WriteBackFiles (on Linux) it writes its data
-// back; otherwise it leaves the file open for the group commit round to
-// fsync (syncSpooled). The file's time is set to date (the internal
-// date, as Dovecot keeps it) if not zero.
+// message in memory), parsing it and computing its CRC-32C on the way.
+// In per-message mode it fsyncs the file; with WriteBackFiles (on Linux)
+// it writes its data back; otherwise it starts the write-back and leaves
+// the file open for the commit round that makes its placement durable to
+// fsync (see doc.go, "Durability"). The file's time is set to date (the
+// internal date, as Dovecot keeps it) if not zero.
 func (s *Store) spool(r io.Reader, date time.Time) (*spooled, error) {
 	name := s.uniqueName()
 	path := filepath.Join(s.dir, spoolDir, strconv.Itoa(int(s.seq.Load()%spoolShards)), "postyard-"+name)
@@ -315,7 +322,7 @@ func (s *Store) spool(r io.Reader, date time.Time) (*spooled, error) {
 	if err != nil {
 		return fail(err)
 	}
-	sp := &spooled{path: path, size: cw.n, meta: meta}
+	sp := &spooled{path: path, size: cw.n, sum: cw.sum, meta: meta}
 	if deferred {
 		sp.fl = fl
 		return sp, nil
@@ -328,12 +335,11 @@ func (s *Store) spool(r io.Reader, date time.Time) (*spooled, error) {
 }
 
 // syncFile makes a spooled file's data durable before it is renamed
-// into a Maildir, or says that the group commit will (deferred): in
+// into a Maildir, or says that the commit round will (deferred): in
 // per-message mode the file is fsynced here; with WriteBackFiles (on
-// Linux) its data is written back (sync_file_range) and the group
-// commit's journal commit makes it durable together with the rename and
-// the index record; otherwise its fsync is left to syncSpooled, which
-// hands it to a group commit round.
+// Linux) its data is written back (sync_file_range) and the round's
+// journal commit makes it durable together with the rename and the index
+// record; otherwise its write-back is started and the round fsyncs it.
 func (s *Store) syncFile(fl *os.File) (deferred bool, err error) {
 	if !s.commit.group {
 		return false, fl.Sync()
@@ -347,27 +353,21 @@ func (s *Store) syncFile(fl *os.File) (deferred bool, err error) {
 	return true, nil
 }
 
-// syncSpooled makes a spooled file's data durable, if spool left that to
-// the group commit, and closes it: the file's fsync joins the next round
-// of dataCommit, which fsyncs the files of every delivery waiting for it
-// in parallel, while the round of commit in progress fsyncs the
-// directories and indexes of the deliveries placed before. It must
-// return before the file is renamed or linked into a Maildir: on a file
-// system that orders nothing (ext4 without a journal) a name must never
-// reach the disk before the data and size it names. On error the file
-// is removed.
-func (s *Store) syncSpooled(sp *spooled) error {
-	if sp.fl == nil {
-		return nil
+// commitSpooled makes the placement of a spooled message durable: req
+// names what the placements changed (cur/ and index of each mailbox) and
+// the messages added; the spooled file, if still open, joins it, so that
+// its data, cur/ and the index are fsynced in one round. Then the file
+// is closed.
+func (s *Store) commitSpooled(sp *spooled, req *syncReq) error {
+	if sp.fl != nil && len(req.added) > 0 {
+		req.file(sp.fl)
 	}
-	fl := sp.fl
-	sp.fl = nil
-	err := s.dataCommit.sync(&syncReq{files: []*os.File{fl}})
-	if cerr := fl.Close(); err == nil {
-		err = cerr
-	}
-	if err != nil {
-		os.Remove(sp.path)
+	err := s.commit.sync(req)
+	if sp.fl != nil {
+		if cerr := sp.fl.Close(); err == nil {
+			err = cerr
+		}
+		sp.fl = nil
 	}
 	return err
 }
@@ -376,24 +376,28 @@ func (s *Store) syncSpooled(sp *spooled) error {
 // *bufio.Reader at least this large as it is.
 const parseBufSize = 16 << 10
 
+// countWriter counts what it writes, and computes its CRC-32C.
 type countWriter struct {
-	w io.Writer
-	n int64
+	w   io.Writer
+	n   int64
+	sum uint32
 }
 
 func (c *countWriter) Write(p []byte) (int, error) {
 	n, err := c.w.Write(p)
 	c.n += int64(n)
+	c.sum = crc32.Update(c.sum, crcTable, p[:n])
 	return n, err
 }
 
-// Deliver writes the message once, fsyncs it (in a group commit round
-// shared with concurrent deliveries), then links it into each
-// recipient's mailbox and records it in that mailbox's index; it returns
-// when every link and record is durable (one group commit for all
-// recipients). A crash leaves each recipient with the whole message or
-// without it: a link names a complete file, and a link without its index
-// record is picked up, with a UID, when the folder is opened again.
+// Deliver writes the message once, links it into each recipient's
+// mailbox and records it in that mailbox's index; it returns when the
+// file, every link and every record are durable (one group commit round
+// for all recipients, shared with concurrent deliveries). A crash leaves
+// each recipient with the whole message or without it: a link whose
+// file's content did not reach the disk fails the CRC in its name and is
+// removed when the folder is loaded again, and a link without its index
+// record is picked up, with a UID, then.
 func (s *Store) Deliver(ctx context.Context, r io.Reader, rcpts []mailbox.Recipient) ([]error, error) {
 	if s.closed.Load() {
 		return nil, errClosed
@@ -409,9 +413,6 @@ func (s *Store) Deliver(ctx context.Context, r io.Reader, rcpts []mailbox.Recipi
 		}
 		return errs, nil
 	}
-	if err == nil {
-		err = s.syncSpooled(sp)
-	}
 	if err != nil {
 		return nil, err
 	}
@@ -424,7 +425,7 @@ func (s *Store) Deliver(ctx context.Context, r io.Reader, rcpts []mailbox.Recipi
 	if !sp.placed {
 		os.Remove(sp.path)
 	}
-	if err := s.commit.sync(req); err != nil {
+	if err := s.commitSpooled(sp, req); err != nil {
 		for i := range errs {
 			if errs[i] == nil {
 				errs[i] = err
