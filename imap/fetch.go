@@ -327,7 +327,7 @@ func (c *conn) fetchMessages(ctx context.Context, uids mailbox.UIDSet, items []f
 		}
 		for _, m := range res.Messages {
 			if m.ModSeq > sel.modseq {
-				sel.sent[m.UID] = m.ModSeq
+				sel.sent.add(m.UID, m.ModSeq)
 			}
 		}
 		items = addItem(items, fetchFlags)

@@ -189,6 +189,66 @@ S: b1 OK NOOP completed
 	})
 }
 
+// TestResyncAfterOverflow: a session whose subscription overflowed
+// lists what changed since the MODSEQ it knows, and reports flag changes
+// other sessions made (b1, before its STORE), not its own (a1, which its
+// STORE reported), and expunges and new messages (b2).
+func TestResyncAfterOverflow(t *testing.T) {
+	inBubble(t, func(t *testing.T) {
+		srv, _ := newServer(t)
+		st := memstore.New(&memstore.Options{MaxPending: 2})
+		t.Cleanup(func() { st.Close() })
+		srv.Store = st
+		for i := range 4 {
+			deliver(t, st, "alice", "", msgN("m"+string(rune('1'+i)), "x"), nil)
+		}
+		a := login(t, srv, "alice")
+		b := login(t, srv, "alice")
+		a.send("s SELECT INBOX\r\n")
+		a.replies()
+		b.send("s SELECT INBOX\r\n")
+		b.replies()
+		a.run(`
+C: a1 STORE 1:3 +FLAGS (\Seen)
+S: * 1 FETCH (FLAGS (\Seen))
+S: * 2 FETCH (FLAGS (\Seen))
+S: * 3 FETCH (FLAGS (\Seen))
+S: a1 OK STORE completed
+`)
+		b.run(`
+C: b1 STORE 3:4 +FLAGS (\Flagged)
+S: * 1 FETCH (FLAGS (\Seen))
+S: * 2 FETCH (FLAGS (\Seen))
+S: * 3 FETCH (FLAGS (\Seen))
+S: * 3 FETCH (FLAGS (\Seen \Flagged))
+S: * 4 FETCH (FLAGS (\Flagged))
+S: b1 OK STORE completed
+`)
+		a.run(`
+C: a2 STORE 2 +FLAGS.SILENT (\Deleted)
+S: * 3 FETCH (FLAGS (\Seen \Flagged))
+S: * 4 FETCH (FLAGS (\Flagged))
+S: a2 OK STORE completed
+C: a3 EXPUNGE
+S: * 2 EXPUNGE
+S: a3 OK EXPUNGE completed
+`)
+		deliver(t, st, "alice", "", msgN("m5", "x"), nil)
+		b.run(`
+C: b2 NOOP
+S: * 5 EXISTS
+S: * 2 EXPUNGE
+S: b2 OK NOOP completed
+C: b3 UID FETCH 1:* (FLAGS)
+S: * 1 FETCH (FLAGS (\Seen) UID 1)
+S: * 2 FETCH (FLAGS (\Seen \Flagged) UID 3)
+S: * 3 FETCH (FLAGS (\Flagged) UID 4)
+S: * 4 FETCH (FLAGS () UID 5)
+S: b3 OK UID FETCH completed
+`)
+	})
+}
+
 func TestCondstoreQresync(t *testing.T) {
 	inBubble(t, func(t *testing.T) {
 		srv, st := newServer(t)

@@ -64,7 +64,7 @@ func (c *conn) selectCmd(ctx context.Context, cmd *command) error {
 	if err != nil {
 		return err
 	}
-	sel := &selection{mbox: mbox, readOnly: readOnly, expunged: map[mailbox.UID]bool{}, sent: map[mailbox.UID]mailbox.ModSeq{}}
+	sel := &selection{mbox: mbox, readOnly: readOnly, expunged: map[mailbox.UID]bool{}}
 	fail := func(err error) error {
 		if sel.sub != nil {
 			sel.sub.Close()

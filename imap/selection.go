@@ -20,9 +20,9 @@ type selection struct {
 	expunged map[mailbox.UID]bool
 	// modseq is the highest MODSEQ the view has caught up with.
 	modseq mailbox.ModSeq
-	// sent holds the MODSEQ of flag changes already reported by this
-	// session's own STORE and FETCH, so their events are not reported again.
-	sent map[mailbox.UID]mailbox.ModSeq
+	// sent holds the flag changes already reported by this session's
+	// own STORE and FETCH, so that their events are not reported again.
+	sent sentFlags
 }
 
 // seq returns the sequence number of uid, or 0 if it is not in the view.
@@ -109,6 +109,16 @@ func (c *conn) sync(ctx context.Context, expunge bool) error {
 		return nil
 	}
 	events := sel.sub.Events()
+	if len(events) > 8 || len(events) == 1 && events[0].Kind == mailbox.EventOverflow {
+		// Many responses, or a resync, which may send thousands.
+		return c.bigWrites(func() error { return c.syncEvents(ctx, events, expunge) })
+	}
+	return c.syncEvents(ctx, events, expunge)
+}
+
+// syncEvents is sync with the events taken.
+func (c *conn) syncEvents(ctx context.Context, events []mailbox.Event, expunge bool) error {
+	sel := c.sel
 	if len(events) > 0 {
 		grew := false
 		for _, ev := range events {
@@ -136,11 +146,7 @@ func (c *conn) sync(ctx context.Context, expunge bool) error {
 			c.untaggedf("%d EXISTS", sel.uids.len())
 		}
 		for _, ev := range events {
-			if ev.Kind != mailbox.EventFlags {
-				continue
-			}
-			if sent, ok := sel.sent[ev.UID]; ok && ev.ModSeq <= sent {
-				delete(sel.sent, ev.UID)
+			if ev.Kind != mailbox.EventFlags || sel.sent.has(ev.UID, ev.ModSeq) {
 				continue
 			}
 			if ev.ModSeq <= sel.modseq || !sel.inView(ev.UID) {
@@ -151,6 +157,7 @@ func (c *conn) sync(ctx context.Context, expunge bool) error {
 		for _, ev := range events {
 			sel.modseq = max(sel.modseq, ev.ModSeq)
 		}
+		sel.sent.prune(sel.modseq)
 	}
 	if expunge && len(sel.expunged) > 0 {
 		c.sendExpunges()
@@ -222,35 +229,56 @@ func writeFlags(r *resp, f mailbox.Flags, kws []string) {
 	r.raw(")")
 }
 
-// resync rebuilds the view after the subscription overflowed: it lists
-// the mailbox and reports new messages, flag changes and expunges.
+// resync rebuilds the view after the subscription overflowed: it asks
+// the store what changed since the view's MODSEQ (RFC 7162 §3.1.4
+// CHANGEDSINCE, §3.2.5.2) and reports new messages, flag changes and
+// expunges. A STORE of more messages than a subscription holds
+// overflows its own session's, so this runs after each: it lists only
+// what changed, and skips what the STORE reported.
 func (c *conn) resync(ctx context.Context) error {
 	sel := c.sel
-	// sel.sent, the flag changes this session reported itself (a STORE
-	// of more messages than a subscription holds overflows it), is
+	// sel.sent, the flag changes this session reported itself, is
 	// consulted below and then cleared.
-	defer clear(sel.sent)
-	present := make(map[mailbox.UID]bool, sel.uids.len())
-	var changed []mailbox.Message
+	defer sel.sent.reset()
 	var newUIDs []mailbox.UID
 	last := sel.maxUID()
-	top := sel.modseq
-	for m, err := range sel.mbox.Messages(ctx, mailbox.AllUIDs(), nil) {
+	since := sel.modseq
+	top := since
+	opts := &mailbox.FetchOptions{ChangedSince: since, Reuse: true}
+	for m, err := range sel.mbox.Messages(ctx, mailbox.AllUIDs(), opts) {
 		if err != nil {
 			return err
 		}
-		present[m.UID] = true
 		top = max(top, m.ModSeq)
 		switch {
 		case m.UID > last:
 			newUIDs = append(newUIDs, m.UID)
-		case m.ModSeq > sel.modseq:
-			changed = append(changed, *m)
+		case sel.sent.has(m.UID, m.ModSeq):
+			// Reported already, by the STORE or FETCH that made it.
+		case sel.inView(m.UID):
+			// Sent as listed, so before the EXISTS of the new
+			// messages (which the listing yields last): the sequence
+			// numbers of the view's messages are the same either way.
+			c.flagsFetch(m, true)
 		}
 	}
-	for _, u := range sel.uids.all() {
-		if !present[u] {
-			sel.expunged[u] = true
+	gone, err := sel.mbox.Expunged(ctx, mailbox.AllUIDs(), since)
+	if err != nil {
+		return err
+	}
+	if !gone.IsEmpty() {
+		gone = gone.Normalize()
+		i := 0
+		for _, u := range sel.uids.all() {
+			for i < len(gone) && gone[i].Stop < u {
+				i++
+			}
+			if i == len(gone) {
+				break
+			}
+			if gone[i].Start <= u {
+				sel.expunged[u] = true
+			}
 		}
 	}
 	if len(newUIDs) > 0 {
@@ -258,15 +286,6 @@ func (c *conn) resync(ctx context.Context) error {
 			sel.uids.append(u)
 		}
 		c.untaggedf("%d EXISTS", sel.uids.len())
-	}
-	for i := range changed {
-		m := &changed[i]
-		if sent, ok := sel.sent[m.UID]; ok && m.ModSeq <= sent {
-			continue // reported already, by the STORE or FETCH that made it
-		}
-		if sel.inView(m.UID) {
-			c.flagsFetch(m, true)
-		}
 	}
 	if st, err := sel.mbox.Status(ctx); err == nil {
 		top = max(top, st.HighestModSeq)

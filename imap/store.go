@@ -77,17 +77,28 @@ func (c *conn) store(ctx context.Context, cmd *command) error {
 	if err != nil {
 		return err
 	}
-	for i := range res.Messages {
-		m := &res.Messages[i]
-		if !sel.inView(m.UID) {
-			continue
+	report := func() error {
+		for i := range res.Messages {
+			m := &res.Messages[i]
+			if !sel.inView(m.UID) {
+				continue
+			}
+			if m.ModSeq > sel.modseq {
+				sel.sent.add(m.UID, m.ModSeq)
+			}
+			if !silent {
+				c.storeFetch(m, cmd.uid)
+			}
 		}
-		if m.ModSeq > sel.modseq {
-			sel.sent[m.UID] = m.ModSeq
-		}
-		if !silent {
-			c.storeFetch(m, cmd.uid)
-		}
+		return nil
+	}
+	if !silent && len(res.Messages) > 8 {
+		err = c.bigWrites(report)
+	} else {
+		err = report()
+	}
+	if err != nil {
+		return err
 	}
 	if !res.Modified.IsEmpty() {
 		var mod mailbox.UIDSet
