@@ -76,10 +76,13 @@
 // and XFS order after the data: not durable on ext4 without a journal.
 //
 // Flag changes rename files and append a record; expunges unlink files
-// and append a record; both wait for the group commit too. A message
-// whose file cannot be renamed (removed or renamed by another program
-// meanwhile) keeps its flags; the others' changes are recorded, made
-// durable and published, and UpdateFlags then returns the error. Namespace
+// and append a record; both wait for the group commit too. A file a
+// mail reader renamed meanwhile (to change its flags) is found in cur/
+// by its base name, and the STORE applies on top of the reader's flags.
+// A message whose file is gone keeps its flags (the next full scan
+// expunges it); one whose file cannot be renamed for another reason
+// keeps its flags too, the others' changes are recorded, made durable
+// and published, and UpdateFlags then returns the error. Namespace
 // changes (create, delete, rename, subscriptions, quota) are made
 // crash-safe on their own: files are written to a temporary name,
 // fsynced, renamed into place and the directory fsynced; a new mailbox

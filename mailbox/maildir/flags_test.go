@@ -210,3 +210,94 @@ func BenchmarkStore10k(b *testing.B) {
 		}
 	}
 }
+
+// TestStoreAfterReaderRename runs a STORE after a mail reader sharing the
+// Maildir renamed some files to change their flags (as mutt does when a
+// message is read): those files are found by their base names, the
+// reader's flags are kept and the STORE's are added, in the index, the
+// file names, the result and the events, and a reopen agrees.
+func TestStoreAfterReaderRename(t *testing.T) {
+	for _, n := range []int{3, 600} { // one batch inline; several, on their goroutine
+		t.Run(strconv.Itoa(n), func(t *testing.T) {
+			root := t.TempDir()
+			st := openStore(t, root)
+			mb := openBox(t, st, "alice", mailbox.Inbox)
+			inbox := filepath.Join(root, "alice")
+			cur := filepath.Join(inbox, "cur")
+			for i := range n {
+				name := fmt.Sprintf("1700000000.P1Q%d.other", i)
+				if err := os.WriteFile(filepath.Join(inbox, "new", name), []byte(interopMessage(fmt.Sprint("m", i))), 0o600); err != nil {
+					t.Fatal(err)
+				}
+			}
+			if s, err := mb.Status(t.Context()); err != nil || s.Messages != n {
+				t.Fatalf("Status: %+v, %v", s, err)
+			}
+			read := map[mailbox.UID]bool{2: true, mailbox.UID(n): true}
+			names := curNames(t, cur)
+			for u := range read {
+				base, _, _ := strings.Cut(names[u], ":2,")
+				if err := os.Rename(filepath.Join(cur, names[u]), filepath.Join(cur, base+":2,S")); err != nil {
+					t.Fatal(err)
+				}
+			}
+			sub, err := mb.Watch(t.Context())
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer sub.Close()
+			res, err := mb.UpdateFlags(t.Context(), mailbox.AllUIDs(), &mailbox.FlagUpdate{Op: mailbox.FlagsAdd, Flags: mailbox.FlagFlagged})
+			if err != nil {
+				t.Fatalf("STORE: %v", err)
+			}
+			want := func(u mailbox.UID) mailbox.Flags {
+				if read[u] {
+					return mailbox.FlagFlagged | mailbox.FlagSeen
+				}
+				return mailbox.FlagFlagged
+			}
+			if len(res.Messages) != n {
+				t.Fatalf("STORE reported %d messages, want %d", len(res.Messages), n)
+			}
+			for _, m := range res.Messages {
+				if m.Flags != want(m.UID) {
+					t.Errorf("UID %d reported with %v, want %v", m.UID, m.Flags, want(m.UID))
+				}
+			}
+			evs := sub.Events()
+			if len(evs) != n {
+				t.Errorf("%d events, want %d", len(evs), n)
+			}
+			for _, ev := range evs {
+				if ev.Flags != want(ev.UID) {
+					t.Errorf("event %+v, want flags %v", ev, want(ev.UID))
+				}
+			}
+			names = curNames(t, cur)
+			if len(names) != n {
+				t.Errorf("%d files in cur/, want %d", len(names), n)
+			}
+			for u, name := range names {
+				suffix := ":2,F"
+				if read[u] {
+					suffix = ":2,FS"
+				}
+				if !strings.HasSuffix(name, suffix) {
+					t.Errorf("UID %d: file %s, want ...%s", u, name, suffix)
+				}
+			}
+			st.Close()
+			st = openStore(t, root)
+			mb = openBox(t, st, "alice", mailbox.Inbox)
+			got := listAll(t, mb)
+			if len(got) != n {
+				t.Fatalf("after reopen: %d messages, want %d", len(got), n)
+			}
+			for _, m := range got {
+				if m.Flags != want(m.UID) {
+					t.Errorf("after reopen: UID %d flags %v, want %v", m.UID, m.Flags, want(m.UID))
+				}
+			}
+		})
+	}
+}

@@ -84,6 +84,11 @@ type flagStore struct {
 	changed []*msg
 	renamed bool  // a file was renamed
 	err     error // the first rename error other than a file gone
+
+	// moved maps the base names of the files of cur/ to their names,
+	// listed once a STORE, when a file is not under the name the index
+	// has (see renamedAway).
+	moved map[string]string
 }
 
 // newFlagStore starts a flagStore for n messages (at most) at modseq;
@@ -206,12 +211,15 @@ func (s *flagStore) apply(b *flagBatch) {
 	for i := range b.jobs {
 		j := &b.jobs[i]
 		m := j.m
+		if errors.Is(j.err, fs.ErrNotExist) && s.renamedAway(j) {
+			j.err = nil
+		}
 		switch {
 		case j.err != nil:
 			// Left as it was, file and index: reported unchanged. A
-			// file gone (removed, or renamed by a mail reader) is
-			// noticed by a later scan; anything else fails the STORE,
-			// after the other messages' changes are recorded.
+			// file gone (removed) is noticed by a later scan; anything
+			// else fails the STORE, after the other messages' changes
+			// are recorded.
 			if s.err == nil && !errors.Is(j.err, fs.ErrNotExist) {
 				s.err = j.err
 			}
@@ -225,4 +233,47 @@ func (s *flagStore) apply(b *flagBatch) {
 		s.res.Messages = append(s.res.Messages, mailbox.Message{UID: m.uid, ModSeq: m.modseq, Flags: m.flags, Keywords: slices.Clone(x.keywords(m))})
 		j.nk = nil
 	}
+}
+
+// renamedAway retries the rename of j, whose file was not under the name
+// the index has: a mail reader sharing the Maildir renamed it to change
+// its flags (mutt marking it read, say). The file is looked up in cur/
+// by its base name; the reader's system flags are taken over and the
+// STORE is applied on top of them, as if the reader's change had been
+// seen first. It reports whether j's message now has its new state in
+// its file name; f.mu is held.
+func (s *flagStore) renamedAway(j *flagJob) bool {
+	f, x := s.f, &s.f.idx
+	if s.moved == nil {
+		s.moved = map[string]string{}
+		files, err := f.scan(true)
+		if err != nil {
+			return false
+		}
+		for _, df := range files {
+			if !df.inNew {
+				s.moved[df.fn.Base] = df.name
+			}
+		}
+	}
+	base := x.base(j.m)
+	name, ok := s.moved[base]
+	if !ok {
+		return false // removed: the next full scan expunges it
+	}
+	fn, _ := parseFileName(name)
+	nf, nk, ch := s.u.Op.Apply(fn.Flags, x.keywords(j.m), s.u.Flags, s.kws)
+	to := fullName(base, nf)
+	if to != name {
+		if err := f.renameCur(name, to); err != nil {
+			if !errors.Is(err, fs.ErrNotExist) {
+				j.err = err
+			}
+			return false
+		}
+		delete(s.moved, base)
+	}
+	j.nf, j.nk, j.ren = nf, nk, to != name
+	j.ch = ch || nf != j.m.flags
+	return true
 }
