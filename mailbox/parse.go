@@ -9,6 +9,7 @@ import (
 	"net/mail"
 	"slices"
 	"strings"
+	"sync"
 
 	"github.com/emersion/go-message/textproto"
 	"golang.org/x/text/encoding/htmlindex"
@@ -343,9 +344,29 @@ func parseHeader(b []byte) textproto.Header {
 		}
 	}
 	clean = append(clean, '\r', '\n')
-	h, _ := textproto.ReadHeader(bufio.NewReader(bytes.NewReader(clean)))
+	hr := headerReaders.Get().(*headerReader)
+	hr.r.Reset(clean)
+	hr.br.Reset(&hr.r)
+	h, _ := textproto.ReadHeader(hr.br) // copies what it keeps
+	hr.r.Reset(nil)
+	hr.br.Reset(&hr.r)
+	headerReaders.Put(hr)
 	return h
 }
+
+// headerReader is what parseHeader reads a header block through; the
+// pool spares a 4 KiB buffer a header (a delivery parses one a MIME
+// part).
+type headerReader struct {
+	r  bytes.Reader
+	br *bufio.Reader
+}
+
+var headerReaders = sync.Pool{New: func() any {
+	hr := &headerReader{}
+	hr.br = bufio.NewReader(&hr.r)
+	return hr
+}}
 
 func validKey(k []byte) bool {
 	k = bytes.TrimRight(k, " \t")

@@ -389,3 +389,33 @@ func TestCachedFields(t *testing.T) {
 		t.Error("IsCachedField")
 	}
 }
+
+// BenchmarkParse parses a 4 KiB multipart/alternative message, what a
+// delivery parses once (three header blocks: the message's and its two
+// parts').
+func BenchmarkParse(b *testing.B) {
+	var sb strings.Builder
+	sb.WriteString("Received: from mx1.example.org by mx.example.com; Mon, 2 Jan 2006 15:04:05 -0700\r\n" +
+		"From: Sender <sender@example.org>\r\nTo: bench@example.com, Other <other@example.net>\r\n" +
+		"Subject: topic-07 message number 7\r\nDate: Mon, 2 Jan 2006 15:04:05 -0700\r\n" +
+		"Message-ID: <7.bench@example.org>\r\nMIME-Version: 1.0\r\n" +
+		"Content-Type: multipart/alternative; boundary=\"b1\"\r\n\r\n" +
+		"--b1\r\nContent-Type: text/plain; charset=utf-8\r\n\r\n")
+	line := strings.Repeat("lorem ipsum dolor sit amet ", 2) + "\r\n"
+	for sb.Len() < 2600 {
+		sb.WriteString(line)
+	}
+	sb.WriteString("--b1\r\nContent-Type: text/html; charset=utf-8\r\nContent-Transfer-Encoding: quoted-printable\r\n\r\n<p>")
+	for sb.Len() < 4000 {
+		sb.WriteString(line)
+	}
+	sb.WriteString("</p>\r\n--b1--\r\n")
+	msg := sb.String()
+	b.SetBytes(int64(len(msg)))
+	b.ReportAllocs()
+	for b.Loop() {
+		if _, err := mailbox.Parse(strings.NewReader(msg), nil); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
