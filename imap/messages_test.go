@@ -149,25 +149,32 @@ S: a5 OK IDLE completed
 	})
 }
 
+// overflowSessions returns a store whose subscriptions hold 2 events and
+// two sessions of alice with INBOX selected, 4 messages in it.
+func overflowSessions(t *testing.T) (st *memstore.Store, a, b *pipeConn) {
+	srv, _ := newServer(t)
+	st = memstore.New(&memstore.Options{MaxPending: 2})
+	t.Cleanup(func() { st.Close() })
+	srv.Store = st
+	for i := range 4 {
+		deliver(t, st, "alice", "", msgN("m"+string(rune('1'+i)), "x"), nil)
+	}
+	a = login(t, srv, "alice")
+	b = login(t, srv, "alice")
+	a.send("s SELECT INBOX\r\n")
+	a.replies()
+	b.send("s SELECT INBOX\r\n")
+	b.replies()
+	return st, a, b
+}
+
 // TestStoreOverflow: a STORE that changes more messages than the
 // session's subscription holds (it overflows, and the session lists the
 // mailbox again) reports each change once, in its FETCH responses, and
 // another session still learns of all of them.
 func TestStoreOverflow(t *testing.T) {
 	inBubble(t, func(t *testing.T) {
-		srv, _ := newServer(t)
-		st := memstore.New(&memstore.Options{MaxPending: 2})
-		t.Cleanup(func() { st.Close() })
-		srv.Store = st
-		for i := range 4 {
-			deliver(t, st, "alice", "", msgN("m"+string(rune('1'+i)), "x"), nil)
-		}
-		a := login(t, srv, "alice")
-		b := login(t, srv, "alice")
-		a.send("s SELECT INBOX\r\n")
-		a.replies()
-		b.send("s SELECT INBOX\r\n")
-		b.replies()
+		_, a, b := overflowSessions(t)
 		a.run(`
 C: a1 STORE 1:4 +FLAGS (\Seen)
 S: * 1 FETCH (FLAGS (\Seen))
@@ -195,19 +202,7 @@ S: b1 OK NOOP completed
 // STORE reported), and expunges and new messages (b2).
 func TestResyncAfterOverflow(t *testing.T) {
 	inBubble(t, func(t *testing.T) {
-		srv, _ := newServer(t)
-		st := memstore.New(&memstore.Options{MaxPending: 2})
-		t.Cleanup(func() { st.Close() })
-		srv.Store = st
-		for i := range 4 {
-			deliver(t, st, "alice", "", msgN("m"+string(rune('1'+i)), "x"), nil)
-		}
-		a := login(t, srv, "alice")
-		b := login(t, srv, "alice")
-		a.send("s SELECT INBOX\r\n")
-		a.replies()
-		b.send("s SELECT INBOX\r\n")
-		b.replies()
+		st, a, b := overflowSessions(t)
 		a.run(`
 C: a1 STORE 1:3 +FLAGS (\Seen)
 S: * 1 FETCH (FLAGS (\Seen))

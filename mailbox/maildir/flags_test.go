@@ -35,6 +35,21 @@ func curNames(t *testing.T, cur string) map[mailbox.UID]string {
 	return out
 }
 
+// dropNew writes n messages into the new/ of the Maildir inbox, as
+// another program delivering there would, and has mb pick them up.
+func dropNew(tb testing.TB, mb mailbox.Mailbox, inbox string, n int) {
+	tb.Helper()
+	for i := range n {
+		name := fmt.Sprintf("1700000000.P1Q%d.other", i)
+		if err := os.WriteFile(filepath.Join(inbox, "new", name), []byte(interopMessage(fmt.Sprint("m", i))), 0o600); err != nil {
+			tb.Fatal(err)
+		}
+	}
+	if s, err := mb.Status(tb.Context()); err != nil || s.Messages != n {
+		tb.Fatalf("Status: %+v, %v", s, err)
+	}
+}
+
 // TestStoreRenameFails runs STOREs over more messages than one batch of
 // renames while files are missing or cannot be renamed: each message is
 // either changed (index, file name, event, result) or left as it was,
@@ -186,16 +201,7 @@ func BenchmarkStore10k(b *testing.B) {
 		b.Fatal(err)
 	}
 	defer mb.Close()
-	inbox := filepath.Join(root, "alice")
-	for i := range n {
-		name := fmt.Sprintf("1700000000.P1Q%d.other", i)
-		if err := os.WriteFile(filepath.Join(inbox, "new", name), []byte(interopMessage(fmt.Sprint("m", i))), 0o600); err != nil {
-			b.Fatal(err)
-		}
-	}
-	if s, err := mb.Status(b.Context()); err != nil || s.Messages != n {
-		b.Fatalf("Status: %+v, %v", s, err)
-	}
+	dropNew(b, mb, filepath.Join(root, "alice"), n)
 	op := mailbox.FlagsAdd
 	b.ResetTimer()
 	for b.Loop() {
@@ -224,15 +230,7 @@ func TestStoreAfterReaderRename(t *testing.T) {
 			mb := openBox(t, st, "alice", mailbox.Inbox)
 			inbox := filepath.Join(root, "alice")
 			cur := filepath.Join(inbox, "cur")
-			for i := range n {
-				name := fmt.Sprintf("1700000000.P1Q%d.other", i)
-				if err := os.WriteFile(filepath.Join(inbox, "new", name), []byte(interopMessage(fmt.Sprint("m", i))), 0o600); err != nil {
-					t.Fatal(err)
-				}
-			}
-			if s, err := mb.Status(t.Context()); err != nil || s.Messages != n {
-				t.Fatalf("Status: %+v, %v", s, err)
-			}
+			dropNew(t, mb, inbox, n)
 			read := map[mailbox.UID]bool{2: true, mailbox.UID(n): true}
 			names := curNames(t, cur)
 			for u := range read {
