@@ -28,6 +28,15 @@ const pollBudget = 50 * time.Microsecond
 // CPU, which is then not to spare.
 const yieldedLong = 10 * time.Microsecond
 
+// A connection whose polls end without data pollMisses times in a row (a
+// client farther away than pollBudget, as clients across a network are,
+// or a machine with no CPU to spare) stops polling, and tries again once
+// every pollProbe reads: the CPU is not spent where it cannot help.
+const (
+	pollMisses = 16
+	pollProbe  = 64
+)
+
 // pollers counts the reads polling now. At most GOMAXPROCS-1 poll at once,
 // so one processor is always left for other work, and none poll with
 // GOMAXPROCS=1.
@@ -40,6 +49,8 @@ type pollConn struct {
 	*net.TCPConn
 	rc      syscall.RawConn
 	working *atomic.Int32 // the Server's count of connections not idle
+	misses  int           // polls in a row that ended without data (at most pollMisses)
+	skipped int           // reads not polled since the last probe
 }
 
 // withPolling wraps nc in a pollConn if it is a TCP connection; working
@@ -83,7 +94,7 @@ func (c *pollConn) Read(b []byte) (int, error) {
 				return false // woken by the poller: one try, as net does
 			}
 			if !polling {
-				if !c.startPolling() {
+				if !c.wantPoll() || !c.startPolling() {
 					return false
 				}
 				polling, start = true, time.Now()
@@ -100,6 +111,11 @@ func (c *pollConn) Read(b []byte) (int, error) {
 		if polling {
 			pollers.Add(-1)
 			polling = false
+			if err == syscall.EAGAIN {
+				c.misses = min(c.misses+1, pollMisses)
+			} else {
+				c.misses = 0
+			}
 		}
 		return err != syscall.EAGAIN
 	})
@@ -113,6 +129,21 @@ func (c *pollConn) Read(b []byte) (int, error) {
 		return 0, io.EOF
 	}
 	return n, nil
+}
+
+// wantPoll reports whether this read may poll: yes, unless the last
+// pollMisses polls all ended without data; then once every pollProbe
+// reads.
+func (c *pollConn) wantPoll() bool {
+	if c.misses < pollMisses {
+		return true
+	}
+	c.skipped++
+	if c.skipped < pollProbe {
+		return false
+	}
+	c.skipped = 0
+	return true
 }
 
 // startPolling takes a polling slot if the server has nothing else to do

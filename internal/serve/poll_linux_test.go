@@ -6,6 +6,7 @@ import (
 	"io"
 	"net"
 	"os"
+	"runtime"
 	"sync/atomic"
 	"syscall"
 	"testing"
@@ -142,5 +143,50 @@ func TestWorkingCount(t *testing.T) {
 	c.Close()
 	for srv.working.Load() != 0 {
 		time.Sleep(time.Millisecond)
+	}
+}
+
+// A connection whose client answers later than pollBudget stops polling
+// after pollMisses polls in a row end without data, and probes once every
+// pollProbe reads.
+func TestPollConnBacksOff(t *testing.T) {
+	if runtime.GOMAXPROCS(0) < 2 {
+		t.Skip("no polling with GOMAXPROCS=1")
+	}
+	var working atomic.Int32
+	s, c := tcpPair(t, &working)
+	pc := s.(*pollConn)
+	buf := make([]byte, 8)
+	late := func() {
+		t.Helper()
+		done := make(chan struct{})
+		go func() {
+			defer close(done)
+			time.Sleep(100 * pollBudget) // long after the poll ends
+			c.Write([]byte("x"))
+		}()
+		if n, err := s.Read(buf); n != 1 || err != nil {
+			t.Fatalf("read: %d, %v", n, err)
+		}
+		<-done
+	}
+	for i := range pollMisses {
+		if pc.misses != i {
+			t.Fatalf("after %d late answers: misses = %d", i, pc.misses)
+		}
+		late()
+	}
+	if pc.misses != pollMisses {
+		t.Fatalf("misses = %d, want %d", pc.misses, pollMisses)
+	}
+	for i := 1; i < pollProbe; i++ {
+		late()
+		if pc.skipped != i || pc.misses != pollMisses {
+			t.Fatalf("read %d after backing off: skipped %d, misses %d", i, pc.skipped, pc.misses)
+		}
+	}
+	late() // the probe: polls, ends without data again
+	if pc.skipped != 0 || pc.misses != pollMisses {
+		t.Fatalf("after the probe: skipped %d, misses %d", pc.skipped, pc.misses)
 	}
 }
