@@ -473,8 +473,19 @@ func (c *conn) capabilityCmd(ctx context.Context, cmd *command) error {
 	return nil
 }
 
+// noop runs NOOP and CHECK. With a mailbox selected, it asks the store
+// for the mailbox's status first: a store may learn of mail that other
+// programs delivered (a Maildir's new/) only when asked, and NOOP is what
+// clients poll with. What the store finds reaches the session as events,
+// reported like any other.
 func (c *conn) noop(ctx context.Context, cmd *command) error {
-	return c.sc.End()
+	if err := c.sc.End(); err != nil {
+		return err
+	}
+	if c.sel != nil {
+		c.sel.mbox.Status(ctx) // an error here is the next command's to report
+	}
+	return nil
 }
 
 func (c *conn) logoutCmd(ctx context.Context, cmd *command) error {

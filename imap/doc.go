@@ -10,7 +10,10 @@
 // by local delivery cause: it turns the events of [mailbox.Mailbox.Watch]
 // into responses at the points RFC 9051 §7.5.1 allows (never EXPUNGE
 // during FETCH, STORE or SEARCH by sequence number), and at once in IDLE.
-// A store only implements package mailbox.
+// A store only implements package mailbox. NOOP and CHECK, and a session
+// in IDLE every [Server.IDLECheck], ask the store for the selected
+// mailbox's status, which is when a Maildir store notices mail other
+// programs dropped into new/.
 //
 // Implemented:
 //

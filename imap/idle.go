@@ -57,11 +57,20 @@ func (c *conn) idle(ctx context.Context, cmd *command) error {
 		}()
 	}
 	var ready <-chan struct{}
+	var check <-chan time.Time
 	if c.sel != nil {
 		ready = c.sel.sub.Ready()
+		if d := defDur(c.s.IDLECheck, DefaultIDLECheck); d > 0 {
+			t := time.NewTicker(d)
+			defer t.Stop()
+			check = t.C
+		}
 	}
 	for {
 		select {
+		case <-check:
+			// What the store finds comes back as events, on ready.
+			c.sel.mbox.Status(ctx)
 		case res := <-done:
 			c.acquireBufs()
 			c.c.Busy()

@@ -2,10 +2,16 @@ package imap_test
 
 import (
 	"context"
-	"github.com/postyard/postyard/mailbox/memstore"
+	"os"
+	"path/filepath"
 	"strconv"
 	"strings"
 	"testing"
+	"time"
+
+	"github.com/postyard/postyard/imap"
+	"github.com/postyard/postyard/mailbox/maildir"
+	"github.com/postyard/postyard/mailbox/memstore"
 )
 
 func msgN(subject, body string) string {
@@ -299,5 +305,76 @@ C: b1 SEARCH MODSEQ 5
 S: * SEARCH 1 (MODSEQ 5)
 S: b1 OK SEARCH completed
 `, "UV", strconv.Itoa(int(stat.UIDValidity))))
+	})
+}
+
+// TestNoopSeesDroppedMail: NOOP reports a message another program
+// dropped into the Maildir's new/, which the store picks up only when
+// asked.
+func TestNoopSeesDroppedMail(t *testing.T) {
+	inBubble(t, func(t *testing.T) {
+		srv, _ := newServer(t)
+		dir := t.TempDir()
+		st, err := maildir.Open(dir, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { st.Close() })
+		srv.Store = st
+		deliver(t, st, "alice", "", msgN("m1", "x"), nil)
+		a := login(t, srv, "alice")
+		a.send("s SELECT INBOX\r\n")
+		a.replies()
+		msg := "Subject: dropped\r\n\r\nby another program\r\n"
+		if err := os.WriteFile(filepath.Join(dir, "alice", "new", "1700000000.P1Q1.other"), []byte(msg), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		a.run(`
+C: n1 NOOP
+S: * 2 EXISTS
+S: n1 OK NOOP completed
+C: n2 FETCH 2 (BODY.PEEK[HEADER.FIELDS (SUBJECT)])
+S: * 2 FETCH (BODY[HEADER.FIELDS (SUBJECT)] {20}
+S: Subject: dropped
+S: 
+S: )
+S: n2 OK FETCH completed
+`)
+	})
+}
+
+// TestIdleSeesDroppedMail: a session in IDLE reports a message another
+// program dropped into the Maildir's new/ within IDLECheck.
+func TestIdleSeesDroppedMail(t *testing.T) {
+	inBubble(t, func(t *testing.T) {
+		srv, _ := newServer(t)
+		dir := t.TempDir()
+		st, err := maildir.Open(dir, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { st.Close() })
+		srv.Store = st
+		deliver(t, st, "alice", "", msgN("m1", "x"), nil)
+		a := login(t, srv, "alice")
+		a.send("s SELECT INBOX\r\n")
+		a.replies()
+		a.run(`
+C: i1 IDLE
+S: + idling
+`)
+		if err := os.WriteFile(filepath.Join(dir, "alice", "new", "1700000000.P1Q1.other"), []byte("Subject: dropped\r\n\r\nx\r\n"), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		time.Sleep(imap.DefaultIDLECheck - time.Second)
+		if r := a.replies(); r != "" {
+			t.Fatalf("before IDLECheck: %q", r)
+		}
+		time.Sleep(time.Second)
+		a.run(`
+S: * 2 EXISTS
+C: DONE
+S: i1 OK IDLE completed
+`)
 	})
 }

@@ -30,6 +30,7 @@ const (
 	DefaultMaxAuthFailures  = 3
 	DefaultIdleTimeout      = 30 * time.Minute // RFC 9051 §5.4
 	DefaultIDLETimeout      = 29 * time.Minute // RFC 2177 §3
+	DefaultIDLECheck        = 30 * time.Second
 	DefaultMaxConns         = 1000
 	DefaultMaxConnsPerIP    = 20
 	preAuthMaxLine          = 8 << 10
@@ -96,6 +97,12 @@ type Server struct {
 	// IDLETimeout is how long an IDLE command may last before the server
 	// ends the session. Default 29 minutes.
 	IDLETimeout time.Duration
+	// IDLECheck is how often a session in IDLE asks the store for the
+	// selected mailbox's status, so that mail other programs dropped into
+	// a Maildir's new/ is reported without the client asking (changes
+	// made through the store are reported at once). Default 30 seconds;
+	// negative: never.
+	IDLECheck time.Duration
 	// MaxConns and MaxConnsPerIP limit concurrent connections; more are
 	// refused with * BYE. Defaults 1000 and 20.
 	MaxConns      int
