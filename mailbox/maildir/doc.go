@@ -108,7 +108,11 @@
 // MODSEQs from the clock so that they stay above those given out before;
 // if the UIDs cannot be kept (two files claim one), UIDVALIDITY changes.
 // While a mailbox is in use, new/ is read on Status and Messages, and
-// what other programs dropped there is picked up, with events.
+// what other programs dropped there is picked up, with events; cur/ is
+// listed there too when it changed, at most once a second, and flags
+// that mail readers changed by renaming files are taken over, with
+// events (files gone from cur/ or added to it wait for the next load:
+// see curflags.go).
 //
 // # Concurrency
 //

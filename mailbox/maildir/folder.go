@@ -62,6 +62,10 @@ type folder struct {
 	// after mu when both are.
 	pendMu  sync.Mutex
 	pending []pendMsg
+
+	// curMod is the modification time of cur/ when curFlags last listed
+	// it, at curListed.
+	curMod, curListed time.Time
 }
 
 // cur returns the folder's cur/ directory; f.mu is held or f is not
@@ -555,16 +559,21 @@ func (f *folder) compact() error {
 // held. It returns what must be synced for the change to be durable, nil
 // if nothing changed.
 func (f *folder) scanNew(full bool) *syncReq {
+	var recs [][]byte
+	if !full {
+		if ms := f.curFlags(); len(ms) > 0 {
+			recs = append(recs, f.idx.flagsRecord(ms[0].modseq, ms))
+		}
+	}
 	files, err := f.scan(full)
 	if err != nil || (len(files) == 0 && !full) {
-		return nil
+		return f.writeScanned(recs, false)
 	}
 	ch := f.reconcile(files, full)
 	if ch.empty() {
-		return nil
+		return f.writeScanned(recs, false)
 	}
 	x := &f.idx
-	var recs [][]byte
 	if len(ch.gone) > 0 {
 		recs = append(recs, expungeRecord(x.tombs[len(x.tombs)-1].modseq, ch.gone))
 	}
@@ -583,12 +592,21 @@ func (f *folder) scanNew(full bool) *syncReq {
 		recs = append(recs, x.addRecord(&x.msgs[x.find(u)]))
 	}
 	recs = append(recs, stateRecord(x.uidNext, x.modseq))
-	if f.writeLog(recs...) != nil {
+	return f.writeScanned(recs, true)
+}
+
+// writeScanned writes the records of what scanNew found, if any, and
+// returns what must be synced: the index, and with dirs the directories
+// it renamed files in. f.mu is held.
+func (f *folder) writeScanned(recs [][]byte, dirs bool) *syncReq {
+	if len(recs) == 0 || f.writeLog(recs...) != nil {
 		return nil
 	}
 	r := &syncReq{}
-	r.dir(f.cur())
-	r.dir(filepath.Join(f.dir, "new"))
+	if dirs {
+		r.dir(f.cur())
+		r.dir(filepath.Join(f.dir, "new"))
+	}
 	r.file(f.log)
 	return r
 }
