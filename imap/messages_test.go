@@ -308,23 +308,30 @@ S: b1 OK SEARCH completed
 	})
 }
 
+// maildirSession returns the directory of a maildir store holding one
+// message for alice, and a session of hers with INBOX selected.
+func maildirSession(t *testing.T) (string, *pipeConn) {
+	srv, _ := newServer(t)
+	dir := t.TempDir()
+	st, err := maildir.Open(dir, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { st.Close() })
+	srv.Store = st
+	deliver(t, st, "alice", "", msgN("m1", "x"), nil)
+	a := login(t, srv, "alice")
+	a.send("s SELECT INBOX\r\n")
+	a.replies()
+	return dir, a
+}
+
 // TestNoopSeesDroppedMail: NOOP reports a message another program
 // dropped into the Maildir's new/, which the store picks up only when
 // asked.
 func TestNoopSeesDroppedMail(t *testing.T) {
 	inBubble(t, func(t *testing.T) {
-		srv, _ := newServer(t)
-		dir := t.TempDir()
-		st, err := maildir.Open(dir, nil)
-		if err != nil {
-			t.Fatal(err)
-		}
-		t.Cleanup(func() { st.Close() })
-		srv.Store = st
-		deliver(t, st, "alice", "", msgN("m1", "x"), nil)
-		a := login(t, srv, "alice")
-		a.send("s SELECT INBOX\r\n")
-		a.replies()
+		dir, a := maildirSession(t)
 		msg := "Subject: dropped\r\n\r\nby another program\r\n"
 		if err := os.WriteFile(filepath.Join(dir, "alice", "new", "1700000000.P1Q1.other"), []byte(msg), 0o600); err != nil {
 			t.Fatal(err)
@@ -347,18 +354,7 @@ S: n2 OK FETCH completed
 // program dropped into the Maildir's new/ within IDLECheck.
 func TestIdleSeesDroppedMail(t *testing.T) {
 	inBubble(t, func(t *testing.T) {
-		srv, _ := newServer(t)
-		dir := t.TempDir()
-		st, err := maildir.Open(dir, nil)
-		if err != nil {
-			t.Fatal(err)
-		}
-		t.Cleanup(func() { st.Close() })
-		srv.Store = st
-		deliver(t, st, "alice", "", msgN("m1", "x"), nil)
-		a := login(t, srv, "alice")
-		a.send("s SELECT INBOX\r\n")
-		a.replies()
+		dir, a := maildirSession(t)
 		a.run(`
 C: i1 IDLE
 S: + idling
