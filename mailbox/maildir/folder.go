@@ -64,8 +64,8 @@ type folder struct {
 	pending []pendMsg
 
 	// curMod is the modification time of cur/ when curFlags last listed
-	// it, at curListed.
-	curMod, curListed time.Time
+	// it, and curNext the earliest time it lists cur/ again.
+	curMod, curNext time.Time
 }
 
 // cur returns the folder's cur/ directory; f.mu is held or f is not
