@@ -92,11 +92,7 @@ func (f *folder) appendMark(b []byte) ([]byte, mailbox.UID) {
 	if d <= f.idx.durable {
 		return b, f.idx.durable
 	}
-	r := &record{}
-	r.b = append(b, 0, 0, 0, 0, 0, 0, 0, 0, recDurable)
-	r.uvarint(uint64(d))
-	finishRecord(r.b[len(b):])
-	return r.b, d
+	return appendDurableRecord(b, d), d
 }
 
 // markDurable writes a durable mark for what is durable now, so that

@@ -103,7 +103,7 @@ func seedIndex() []byte {
 	b = append(b, x.flagsRecord(5, []*msg{&m})...)
 	b = append(b, expungeRecord(6, []mailbox.UID{1, 3})...)
 	b = append(b, stateRecord(10, 7)...)
-	b = append(b, durableRecord(9)...)
+	b = appendDurableRecord(b, 9)
 	return b
 }
 

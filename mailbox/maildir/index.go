@@ -268,26 +268,31 @@ func (x *index) find(uid mailbox.UID) int {
 	return -1
 }
 
-// record builds one record.
-type record struct{ encoder }
+// record builds one record, at r.b[start:].
+type record struct {
+	encoder
+	start int
+}
 
 func newRecord(kind byte) *record {
-	r := &record{}
-	r.b = append(make([]byte, 8, 128), kind)
+	return appendRecord(make([]byte, 0, 128), kind)
+}
+
+// appendRecord starts a record of kind at the end of b.
+func appendRecord(b []byte, kind byte) *record {
+	r := &record{start: len(b)}
+	r.b = append(b, 0, 0, 0, 0, 0, 0, 0, 0, kind)
 	return r
 }
 
-// bytes finishes the record: length and checksum.
+// bytes finishes the record (length and checksum) and returns r.b, the
+// record and what preceded it.
 func (r *record) bytes() []byte {
-	finishRecord(r.b)
+	rec := r.b[r.start:]
+	p := rec[8:]
+	binary.LittleEndian.PutUint32(rec[0:], uint32(len(p)))
+	binary.LittleEndian.PutUint32(rec[4:], crc32.Checksum(p, crcTable))
 	return r.b
-}
-
-// finishRecord sets the length and checksum of the record b.
-func finishRecord(b []byte) {
-	p := b[8:]
-	binary.LittleEndian.PutUint32(b[0:], uint32(len(p)))
-	binary.LittleEndian.PutUint32(b[4:], crc32.Checksum(p, crcTable))
 }
 
 func (r *record) keywords(kws []string) {
@@ -311,12 +316,9 @@ func (x *index) addRecord(m *msg) []byte {
 
 // appendAddRecord appends the record of m, a message of x, to b.
 func (x *index) appendAddRecord(b []byte, m *msg) []byte {
-	start := len(b)
-	r := &record{}
-	r.b = append(b, 0, 0, 0, 0, 0, 0, 0, 0, recAdd)
+	r := appendRecord(b, recAdd)
 	r.appendAdd(x, m)
-	finishRecord(r.b[start:])
-	return r.b
+	return r.bytes()
 }
 
 func (r *record) appendAdd(x *index, m *msg) {
@@ -366,8 +368,9 @@ func stateRecord(uidNext mailbox.UID, modseq mailbox.ModSeq) []byte {
 	return r.bytes()
 }
 
-func durableRecord(uid mailbox.UID) []byte {
-	r := newRecord(recDurable)
+// appendDurableRecord appends a durable mark of uid to b.
+func appendDurableRecord(b []byte, uid mailbox.UID) []byte {
+	r := appendRecord(b, recDurable)
 	r.uvarint(uint64(uid))
 	return r.bytes()
 }
@@ -390,17 +393,14 @@ func (x *index) snapshot() []byte {
 	if len(x.tombs) > 0 || x.tombFloor > 0 {
 		b = append(b, tombsRecord(x.tombFloor, x.tombs)...)
 	}
-	r := &record{}
 	for i := range x.msgs {
-		r.b = append(r.b[:0], 0, 0, 0, 0, 0, 0, 0, 0, recAdd)
-		r.appendAdd(x, &x.msgs[i])
-		b = append(b, r.bytes()...)
+		b = x.appendAddRecord(b, &x.msgs[i])
 	}
 	// Last: replay accepts only adds at or above UIDNEXT, and durable
 	// marks at or below it.
 	b = append(b, stateRecord(x.uidNext, x.modseq)...)
 	if x.durable > 0 {
-		b = append(b, durableRecord(x.durable)...)
+		b = appendDurableRecord(b, x.durable)
 	}
 	return b
 }
