@@ -78,26 +78,15 @@ func (f *folder) renameCur(from, to string) error {
 	return nil
 }
 
-// renameCurZ is renameCur with the names NUL-terminated in byte slices,
-// which spares converting them (a STORE renames thousands of files).
-func (f *folder) renameCurZ(from, to []byte) error {
-	err, ok := f.atCur(func(dirfd int) error { return renameatZ(dirfd, from, to) })
-	if !ok {
-		return f.renameCur(string(from[:len(from)-1]), string(to[:len(to)-1]))
-	}
-	if err != nil {
-		return f.renameErrZ(from, to, err)
-	}
-	return nil
-}
-
-// renamesCurZ calls fn with a function that renames files of cur/ as
-// renameCurZ does, using the descriptor of cur/ once for all of them.
+// renamesCurZ calls fn with a function that renames files of cur/ like
+// renameCur, the names NUL-terminated in byte slices (a STORE renames
+// thousands of files: this spares converting them), using the descriptor
+// of cur/ once for all of them.
 func (f *folder) renamesCurZ(fn func(rename func(from, to []byte) error)) {
 	_, ok := f.atCur(func(dirfd int) error {
 		fn(func(from, to []byte) error {
 			if err := renameatZ(dirfd, from, to); err != nil {
-				return f.renameErrZ(from, to, err)
+				return &os.LinkError{Op: "rename", Old: f.curPath(unZ(from)), New: f.curPath(unZ(to)), Err: err}
 			}
 			return nil
 		})
@@ -117,10 +106,6 @@ func renameatZ(dirfd int, from, to []byte) error {
 		return e
 	}
 	return nil
-}
-
-func (f *folder) renameErrZ(from, to []byte, err error) error {
-	return &os.LinkError{Op: "rename", Old: f.curPath(string(from[:len(from)-1])), New: f.curPath(string(to[:len(to)-1])), Err: err}
 }
 
 // renameIntoCur renames the file at path to the file name of cur/.

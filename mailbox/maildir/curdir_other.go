@@ -16,8 +16,4 @@ func (f *folder) renameIntoCur(path, name string) error { return rename(path, f.
 
 func (f *folder) removeCur(name string) error { return os.Remove(f.curPath(name)) }
 
-func (f *folder) renameCurZ(from, to []byte) error {
-	return f.renameCur(string(from[:len(from)-1]), string(to[:len(to)-1]))
-}
-
 func (f *folder) renamesCurZ(fn func(rename func(from, to []byte) error)) { fn(f.renameCurZ) }

@@ -61,6 +61,15 @@ func (b *flagBatch) rename(f *folder) {
 	})
 }
 
+// renameCurZ is renameCur with the names NUL-terminated in byte slices:
+// what renamesCurZ falls back to.
+func (f *folder) renameCurZ(from, to []byte) error {
+	return f.renameCur(unZ(from), unZ(to))
+}
+
+// unZ returns the NUL-terminated name b without its NUL.
+func unZ(b []byte) string { return string(b[:len(b)-1]) }
+
 // flagStore runs the messages of one UpdateFlags through prepare (new
 // state and file names), rename and apply (index, result, events), in
 // batches. With more than one batch, the renames run on a goroutine of
