@@ -23,8 +23,9 @@ const curCheckEvery = time.Second
 
 // curFlags takes over the system flags that other programs changed in the
 // names of files in cur/, publishing their events; it returns the
-// messages changed (with a new MODSEQ), for the caller to record. f.mu is
-// held.
+// messages changed (with a new MODSEQ), for the caller to record. (It
+// lists new/ too, which scanNew then lists again: new/ is small.) f.mu
+// is held.
 func (f *folder) curFlags() []*msg {
 	fi, err := os.Stat(f.cur())
 	if err != nil {
@@ -38,26 +39,20 @@ func (f *folder) curFlags() []*msg {
 	defer func() {
 		f.curNext = start.Add(max(curCheckEvery, 100*time.Since(start)))
 	}()
-	d, err := openFile(f.cur())
+	files, err := f.scan(true)
 	if err != nil {
 		return nil
 	}
-	names, err := d.Readdirnames(-1)
-	d.Close()
-	if err != nil {
-		return nil
-	}
-	flags := make(map[string]mailbox.Flags, len(names))
+	flags := make(map[string]mailbox.Flags, len(files))
 	twice := map[string]bool{}
-	for _, n := range names {
-		fn, ok := parseFileName(n)
-		if !ok {
+	for _, df := range files {
+		if df.inNew {
 			continue
 		}
-		if _, dup := flags[fn.Base]; dup {
-			twice[fn.Base] = true
+		if _, dup := flags[df.fn.Base]; dup {
+			twice[df.fn.Base] = true
 		}
-		flags[fn.Base] = fn.Flags
+		flags[df.fn.Base] = df.fn.Flags
 	}
 	x := &f.idx
 	var changed []*msg
@@ -71,15 +66,23 @@ func (f *folder) curFlags() []*msg {
 			changed = append(changed, m)
 		}
 	}
-	if len(changed) == 0 {
-		return nil
+	f.flagsTakenOver(changed)
+	return changed
+}
+
+// flagsTakenOver gives ms, whose flags were just taken over from their
+// file names (a mail reader's change), a new MODSEQ and publishes their
+// events. f.mu is held.
+func (f *folder) flagsTakenOver(ms []*msg) {
+	if len(ms) == 0 {
+		return
 	}
+	x := &f.idx
 	x.modseq++
-	events := make([]mailbox.Event, 0, len(changed))
-	for _, m := range changed {
+	events := make([]mailbox.Event, 0, len(ms))
+	for _, m := range ms {
 		m.modseq = x.modseq
 		events = append(events, mailbox.Event{Kind: mailbox.EventFlags, UID: m.uid, ModSeq: m.modseq, Flags: m.flags, Keywords: x.keywords(m)})
 	}
 	f.hub.Publish(events...)
-	return changed
 }

@@ -268,7 +268,6 @@ func (f *folder) reconcile(files []diskFile, full bool) changes {
 		byBase[df.fn.Base] = df
 	}
 	var ch changes
-	var events []mailbox.Event
 	var buf []byte // a message's base name, for map lookups without allocating
 	if full {
 		var flagged []*msg
@@ -296,15 +295,10 @@ func (f *folder) reconcile(files []diskFile, full bool) changes {
 				os.Rename(filepath.Join(f.dir, subdir(df.inNew), df.name), filepath.Join(f.cur(), want))
 			}
 		}
-		if len(flagged) > 0 {
-			x.modseq++
-			for _, m := range flagged {
-				m.modseq = x.modseq
-				ch.flagged = append(ch.flagged, m.uid)
-				events = append(events, mailbox.Event{Kind: mailbox.EventFlags, UID: m.uid, ModSeq: m.modseq, Flags: m.flags, Keywords: x.keywords(m)})
-			}
+		f.flagsTakenOver(flagged)
+		for _, m := range flagged {
+			ch.flagged = append(ch.flagged, m.uid)
 		}
-		f.hub.Publish(events...)
 		if len(ch.gone) > 0 {
 			f.expungeLocked(ch.gone)
 		}
@@ -314,7 +308,7 @@ func (f *folder) reconcile(files []diskFile, full bool) changes {
 			delete(byBase, string(buf))
 		}
 	}
-	events = events[:0]
+	var events []mailbox.Event
 	for _, m := range f.adopt(append(dups, mapValues(byBase)...)) {
 		ch.added = append(ch.added, m.uid)
 		events = append(events, mailbox.Event{Kind: mailbox.EventNew, UID: m.uid, ModSeq: m.modseq, Flags: m.flags})
