@@ -1,6 +1,7 @@
 package serve
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"io"
@@ -38,6 +39,18 @@ func tcpPair(t *testing.T, working *atomic.Int32) (server net.Conn, client net.C
 	return server, client
 }
 
+// longReply has the server write pollAfter octets (a reply the next read
+// polls after), and the client read them.
+func longReply(t *testing.T, s, c net.Conn) {
+	t.Helper()
+	if _, err := s.Write(make([]byte, pollAfter)); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := io.ReadFull(c, make([]byte, pollAfter)); err != nil {
+		t.Fatal(err)
+	}
+}
+
 func TestPollConnRead(t *testing.T) {
 	for _, busy := range []int32{0, 1} {
 		var working atomic.Int32
@@ -47,6 +60,7 @@ func TestPollConnRead(t *testing.T) {
 		// Data already there, data arriving while the read polls or
 		// sleeps, then end of stream.
 		for i, msg := range []string{"NOOP\r\n", "RETR 1\r\n", "QUIT\r\n"} {
+			longReply(t, s, c)
 			done := make(chan struct{})
 			go func() {
 				defer close(done)
@@ -159,6 +173,7 @@ func TestPollConnBacksOff(t *testing.T) {
 	buf := make([]byte, 8)
 	late := func() {
 		t.Helper()
+		longReply(t, s, c)
 		done := make(chan struct{})
 		go func() {
 			defer close(done)
@@ -188,5 +203,56 @@ func TestPollConnBacksOff(t *testing.T) {
 	late() // the probe: polls, ends without data again
 	if pc.skipped != 0 || pc.misses != pollMisses {
 		t.Fatalf("after the probe: skipped %d, misses %d", pc.skipped, pc.misses)
+	}
+}
+
+// Write sends everything, also when the socket takes only part of it at
+// once (the rest waits in the network poller), counts it for the next
+// Read, and fails as net.TCPConn.Write does.
+func TestPollConnWrite(t *testing.T) {
+	var working atomic.Int32
+	s, c := tcpPair(t, &working)
+	pc := s.(*pollConn)
+	big := make([]byte, 8<<20) // more than the socket buffers hold
+	for i := range big {
+		big[i] = byte(i % 251)
+	}
+	got := make(chan []byte)
+	go func() {
+		b, _ := io.ReadAll(io.LimitReader(c, int64(len(big))))
+		got <- b
+	}()
+	if n, err := s.Write(big); n != len(big) || err != nil {
+		t.Fatalf("write: %d, %v", n, err)
+	}
+	if b := <-got; !bytes.Equal(b, big) {
+		t.Fatalf("client read %d octets, not what was written", len(b))
+	}
+	if w := pc.wrote.Load(); w != int64(len(big)) {
+		t.Fatalf("wrote = %d, want %d", w, len(big))
+	}
+	c.Write([]byte("x"))
+	if _, err := s.Read(make([]byte, 8)); err != nil || pc.wrote.Load() != 0 {
+		t.Fatalf("after a read: %v, wrote = %d, want 0", err, pc.wrote.Load())
+	}
+
+	s.SetWriteDeadline(time.Now().Add(-time.Second))
+	_, err := s.Write([]byte("late"))
+	var ne net.Error
+	if !errors.Is(err, os.ErrDeadlineExceeded) || !errors.As(err, &ne) || !ne.Timeout() {
+		t.Fatalf("write past the deadline: %v, want a timeout", err)
+	}
+	s.SetWriteDeadline(time.Time{})
+	c.(*net.TCPConn).SetLinger(0) // close sends RST
+	c.Close()
+	var oe *net.OpError
+	for range 100 { // the reset may take a write or two to be seen
+		if _, err = s.Write([]byte("+OK\r\n")); err != nil {
+			break
+		}
+		time.Sleep(time.Millisecond)
+	}
+	if !errors.As(err, &oe) || oe.Op != "write" {
+		t.Fatalf("write after reset: %#v, want a *net.OpError", err)
 	}
 }
