@@ -65,8 +65,7 @@
 // without data (a client across a network) polls once every 64 reads
 // only. The connection's reads and writes are system calls made directly,
 // outside the Go scheduler's system-call state, so that they do not wake
-// its monitor thread. Measured effect (BENCHMARKS.md, POP3): RETR at one
-// client about 1.5× faster on loopback, STAT at one client about 1.5×.
+// its monitor thread. Measurements: BENCHMARKS.md, POP3.
 // Elsewhere reads are those of net.
 //
 // # PROXY protocol
