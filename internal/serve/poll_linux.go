@@ -91,8 +91,16 @@ func withPolling(nc net.Conn, working *atomic.Int32) net.Conn {
 }
 
 // sysRead and sysWrite are read(2) and write(2) on a non-blocking socket,
-// outside the scheduler's system-call state (see pollConn).
+// outside the scheduler's system-call state (see pollConn). Built with
+// the race detector they are syscall.Read and syscall.Write, whose
+// annotations order what a program did before writing to a socket before
+// what the peer does after reading it: without them, a test that sets up
+// a server's configuration and then connects would be reported as racing
+// with the server.
 func sysRead(fd uintptr, b []byte) (int, error) {
+	if raceEnabled {
+		return orZero(syscall.Read(int(fd), b))
+	}
 	n, _, e := syscall.RawSyscall(syscall.SYS_READ, fd, uintptr(unsafe.Pointer(unsafe.SliceData(b))), uintptr(len(b)))
 	if e != 0 {
 		return 0, e
@@ -101,11 +109,22 @@ func sysRead(fd uintptr, b []byte) (int, error) {
 }
 
 func sysWrite(fd uintptr, b []byte) (int, error) {
+	if raceEnabled {
+		return orZero(syscall.Write(int(fd), b))
+	}
 	n, _, e := syscall.RawSyscall(syscall.SYS_WRITE, fd, uintptr(unsafe.Pointer(unsafe.SliceData(b))), uintptr(len(b)))
 	if e != 0 {
 		return 0, e
 	}
 	return int(n), nil
+}
+
+// orZero returns 0 octets with an error, as the raw calls do.
+func orZero(n int, err error) (int, error) {
+	if err != nil {
+		return 0, err
+	}
+	return n, nil
 }
 
 // Write writes like net.TCPConn.Write, deadlines included, and counts what

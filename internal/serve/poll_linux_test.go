@@ -256,3 +256,34 @@ func TestPollConnWrite(t *testing.T) {
 		t.Fatalf("write after reset: %#v, want a *net.OpError", err)
 	}
 }
+
+// What one side did before writing to the socket happens before what the
+// other does after reading it, as with net's own reads and writes: built
+// with the race detector, this test fails if sysRead or sysWrite lose the
+// annotations that say so.
+func TestPollConnOrdersMemory(t *testing.T) {
+	var working atomic.Int32
+	s, c := tcpPair(t, &working)
+	var toServer, toClient int
+	got := make(chan int)
+	go func() {
+		if _, err := s.Read(make([]byte, 1)); err != nil {
+			got <- -1
+			return
+		}
+		got <- toServer
+		toClient = 2
+		s.Write([]byte("y"))
+	}()
+	toServer = 1
+	c.Write([]byte("x"))
+	if v := <-got; v != 1 {
+		t.Fatalf("server read %d, want 1", v)
+	}
+	if _, err := c.Read(make([]byte, 1)); err != nil {
+		t.Fatal(err)
+	}
+	if toClient != 2 {
+		t.Fatalf("client read %d, want 2", toClient)
+	}
+}
