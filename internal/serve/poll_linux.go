@@ -101,25 +101,26 @@ func sysRead(fd uintptr, b []byte) (int, error) {
 	if raceEnabled {
 		return orZero(syscall.Read(int(fd), b))
 	}
-	n, _, e := syscall.RawSyscall(syscall.SYS_READ, fd, uintptr(unsafe.Pointer(unsafe.SliceData(b))), uintptr(len(b)))
-	if e != 0 {
-		return 0, e
-	}
-	return int(n), nil
+	return rawIO(syscall.SYS_READ, fd, b)
 }
 
 func sysWrite(fd uintptr, b []byte) (int, error) {
 	if raceEnabled {
 		return orZero(syscall.Write(int(fd), b))
 	}
-	n, _, e := syscall.RawSyscall(syscall.SYS_WRITE, fd, uintptr(unsafe.Pointer(unsafe.SliceData(b))), uintptr(len(b)))
+	return rawIO(syscall.SYS_WRITE, fd, b)
+}
+
+// rawIO makes the read(2) or write(2) call trap on fd with b.
+func rawIO(trap, fd uintptr, b []byte) (int, error) {
+	n, _, e := syscall.RawSyscall(trap, fd, uintptr(unsafe.Pointer(unsafe.SliceData(b))), uintptr(len(b)))
 	if e != 0 {
 		return 0, e
 	}
 	return int(n), nil
 }
 
-// orZero returns 0 octets with an error, as the raw calls do.
+// orZero returns 0 octets with an error, as rawIO does.
 func orZero(n int, err error) (int, error) {
 	if err != nil {
 		return 0, err
