@@ -99,14 +99,14 @@ func withPolling(nc net.Conn, working *atomic.Int32) net.Conn {
 // with the server.
 func sysRead(fd uintptr, b []byte) (int, error) {
 	if raceEnabled {
-		return orZero(syscall.Read(int(fd), b))
+		return syscall.Read(int(fd), b)
 	}
 	return rawIO(syscall.SYS_READ, fd, b)
 }
 
 func sysWrite(fd uintptr, b []byte) (int, error) {
 	if raceEnabled {
-		return orZero(syscall.Write(int(fd), b))
+		return syscall.Write(int(fd), b)
 	}
 	return rawIO(syscall.SYS_WRITE, fd, b)
 }
@@ -118,14 +118,6 @@ func rawIO(trap, fd uintptr, b []byte) (int, error) {
 		return 0, e
 	}
 	return int(n), nil
-}
-
-// orZero returns 0 octets with an error, as rawIO does.
-func orZero(n int, err error) (int, error) {
-	if err != nil {
-		return 0, err
-	}
-	return n, nil
 }
 
 // Write writes like net.TCPConn.Write, deadlines included, and counts what
@@ -153,18 +145,17 @@ func (c *pollConn) Write(b []byte) (int, error) {
 	if rerr == nil && werr != nil {
 		rerr = os.NewSyscallError("write", werr)
 	}
-	if rerr != nil {
-		c.wrote.Add(int64(done))
-		return done, &net.OpError{Op: "write", Net: "tcp", Source: c.LocalAddr(), Addr: c.RemoteAddr(), Err: rerr}
-	}
-	if done < len(b) {
-		n, err := c.TCPConn.Write(b[done:])
+	var err error
+	switch {
+	case rerr != nil:
+		err = &net.OpError{Op: "write", Net: "tcp", Source: c.LocalAddr(), Addr: c.RemoteAddr(), Err: rerr}
+	case done < len(b):
+		var n int
+		n, err = c.TCPConn.Write(b[done:])
 		done += n
-		c.wrote.Add(int64(done))
-		return done, err
 	}
 	c.wrote.Add(int64(done))
-	return done, nil
+	return done, err
 }
 
 // Read reads like net.TCPConn.Read (deadlines included: the poller wait
